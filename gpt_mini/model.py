@@ -15,6 +15,7 @@ linear weights are stored (in, out), as GPT-2's Conv1D does, so `x @ w + b` read
 Shapes: B batch, T time, C channels (n_embd), nh heads, hs head size (C // nh), V vocabulary.
 """
 
+import math
 from dataclasses import dataclass, asdict
 
 import numpy as np
@@ -32,7 +33,7 @@ class GPTConfig:
 
     def __post_init__(self):
         for name, value in asdict(self).items():
-            if not isinstance(value, (int, np.integer)) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
         if self.n_embd % self.n_head:
             raise ValueError(
@@ -64,7 +65,8 @@ def param_shapes(config):
 def init_params(config, seed=0, dtype=np.float32):
     """GPT-2 init: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2 * n_layer), zero biases, unit LN gains."""
     rng = np.random.default_rng(seed)
-    resid_std = 0.02 / np.sqrt(2 * config.n_layer)  # keeps the residual stream's variance flat with depth
+    # each of the 2 * n_layer residual branches adds variance to the stream: scale them so the total doesn't grow with depth
+    resid_std = 0.02 / math.sqrt(2 * config.n_layer)
     params = {}
     for name, shape in param_shapes(config).items():
         if name.endswith(".g"):
@@ -130,11 +132,11 @@ def layernorm_backward(dout, cache):
     return dx, dg, db
 
 
-GELU_C = np.sqrt(2.0 / np.pi)
+GELU_C = math.sqrt(2.0 / math.pi)  # a Python float: NumPy scalars would upcast float32 to float64
 
 
 def gelu_forward(x):
-    u = GELU_C * (x + 0.044715 * x ** 3)                  # GPT-2's tanh approximation, not erf
+    u = GELU_C * (x + 0.044715 * (x * x * x))             # GPT-2's tanh approximation, not erf
     t = np.tanh(u)
     return 0.5 * x * (1.0 + t), (x, t)
 
@@ -164,7 +166,7 @@ def attention_forward(x, w_attn, b_attn, w_proj, b_proj, n_head, trace=None, pre
     q = q.reshape(B, T, n_head, hs).transpose(0, 2, 1, 3)   # (B, nh, T, hs)
     k = k.reshape(B, T, n_head, hs).transpose(0, 2, 1, 3)   # (B, nh, T, hs)
     v = v.reshape(B, T, n_head, hs).transpose(0, 2, 1, 3)   # (B, nh, T, hs)
-    scale = 1.0 / np.sqrt(hs)                                # keeps q.k at unit variance as hs grows
+    scale = 1.0 / math.sqrt(hs)                              # q.k sums hs terms: stop its variance growing with hs
     scores = (q @ k.transpose(0, 1, 3, 2)) * scale           # (B, nh, T, T)
     mask = causal_mask(T)                                    # (T, T)
     scores = np.where(mask, -np.inf, scores)                 # (B, nh, T, T) the future gets zero weight
@@ -187,8 +189,9 @@ def attention_backward(dout, cache):
     dy_heads = dy.reshape(B, T, nh, hs).transpose(0, 2, 1, 3)            # (B, nh, T, hs)
     datt = dy_heads @ v.transpose(0, 1, 3, 2)                            # (B, nh, T, T)
     dv = att.transpose(0, 1, 3, 2) @ dy_heads                            # (B, nh, T, hs)
-    dscores = att * (datt - (datt * att).sum(axis=-1, keepdims=True))    # (B, nh, T, T) softmax backward
-    dscores *= scale                                                     # masked entries have att=0: no grad
+    # softmax backward; masked entries have att = 0, so they get no gradient
+    dscores = att * (datt - (datt * att).sum(axis=-1, keepdims=True))    # (B, nh, T, T)
+    dscores *= scale
     dq = dscores @ k                                                     # (B, nh, T, hs)
     dk = dscores.transpose(0, 1, 3, 2) @ q                               # (B, nh, T, hs)
     merge = lambda t: t.transpose(0, 2, 1, 3).reshape(B, T, nh * hs)     # (B, T, C)
@@ -366,8 +369,11 @@ def from_hf_state_dict(state_dict):
     T = np.asarray(state_dict["transformer.wpe.weight"]).shape[0]
     # n_head is not in the weights; param names don't depend on it
     names = param_shapes(GPTConfig(vocab_size=V, block_size=T, n_layer=n_layer, n_head=1, n_embd=C))
+    to_np = lambda v: v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
+    if "lm_head.weight" in state_dict and not np.array_equal(to_np(state_dict["lm_head.weight"]),
+                                                              to_np(state_dict["transformer.wte.weight"])):
+        raise ValueError("lm_head.weight differs from transformer.wte.weight: GPT-2 ties them, gpt_mini can't load an untied head")
     out = {}
     for name in names:
-        value = state_dict[_hf_name(name)]
-        out[name] = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+        out[name] = to_np(state_dict[_hf_name(name)])
     return out

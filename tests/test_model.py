@@ -197,3 +197,23 @@ def test_from_hf_state_dict_reads_a_real_transformers_model():
     idx = np.arange(8)[None] % 20
     np.testing.assert_allclose(forward(params, idx, config)[0], hf(torch.tensor(idx)).logits.detach().numpy(),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_untied_head_and_bool_config_are_refused():
+    sd = {k: v.copy() for k, v in to_hf_state_dict(GPT(TINY).params).items()}
+    sd["lm_head.weight"] = sd["lm_head.weight"] + 1
+    with pytest.raises(ValueError, match="ties them"):
+        from_hf_state_dict(sd)
+    with pytest.raises(ValueError, match="n_layer"):
+        GPTConfig(vocab_size=10, block_size=8, n_layer=True, n_head=2, n_embd=8)
+
+
+def test_float32_stays_float32_through_every_op():
+    """A NumPy float64 scalar anywhere in the graph would silently upcast (and slow) everything."""
+    model = GPT(TINY, seed=0)
+    dtypes = {}
+    idx, targets, mask = batch()
+    model.forward(idx, trace=lambda name, a: dtypes.setdefault(name, a.dtype))
+    assert {n: d for n, d in dtypes.items() if d not in (np.float32, np.bool_)} == {}
+    _, grads = model.loss_and_grads(idx, targets, mask)
+    assert all(g.dtype == np.float32 for g in grads.values())
