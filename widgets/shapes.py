@@ -1,5 +1,6 @@
-"""Shapes widget: every intermediate tensor of one GPT forward pass, and the parameter count, for any config.
+"""Every shape in one forward pass, and every parameter, for any GPT config.
 
+The shapes widget.
 Shapes don't depend on values (like `jax.eval_shape`), so nothing here is a hand-kept table: `compute` runs the
 real `gpt_mini.model.forward` with a `trace` callback and reports what it saw. To make that free even at
 GPT-2 sizes in WebAssembly it runs on a batch of ZERO sequences, idx of shape (0, T), with every parameter a
@@ -19,6 +20,9 @@ from gpt_mini import model
 from gpt_mini.model import GPTConfig, param_shapes
 
 __all__ = ["compute", "presets", "KNOBS"]
+
+# The knobs a page gets when its directive sets none (build.py reads this literal).
+DEFAULT_KNOBS = {"B": 4, "T": 32, "block_size": 64, "n_embd": 64, "n_head": 4, "n_layer": 2, "vocab_size": 64}
 
 KNOBS = ("B", "T", "block_size", "n_embd", "n_head", "n_layer", "vocab_size")
 
@@ -98,13 +102,13 @@ _original_causal_mask = model.causal_mask
 
 
 def _trace_shapes(config, T):
-    """[(name, shape)] of every traced intermediate of the real forward on a zero-sequence batch."""
+    """[(name, shape, is_bool)] of every traced intermediate of the real forward on a zero-sequence batch."""
     zero = np.zeros((), np.float64)                   # float64: no dtype cast ever copies a broadcast weight
     params = {name: np.broadcast_to(zero, shape) for name, shape in param_shapes(config).items()}
     seen = []
     model.causal_mask = _cached_causal_mask
     try:
-        model.forward(params, np.zeros((0, T), np.int64), config, trace=lambda name, a: seen.append((name, a.shape)))
+        model.forward(params, np.zeros((0, T), np.int64), config, trace=lambda name, a: seen.append((name, a.shape, a.dtype == bool)))
     finally:
         model.causal_mask = _original_causal_mask
     return seen
@@ -176,29 +180,30 @@ def compute(B=4, T=32, block_size=64, n_embd=64, n_head=4, n_layer=2, vocab_size
 
     probe_cfg = GPTConfig(vocab_size=_PROBE["vocab_size"], block_size=_PROBE["block_size"], n_layer=1,
                           n_head=_PROBE["n_head"], n_embd=_PROBE["n_embd"])
-    probe = {_block_key(n)[1]: _symbolic(s) for n, s in _trace_shapes(probe_cfg, _PROBE["T"])}
+    probe = {_block_key(n)[1]: _symbolic(s) for n, s, _ in _trace_shapes(probe_cfg, _PROBE["T"])}
 
-    def row(name, shape):
+    def row(name, shape, is_bool):
         key = _block_key(name)[1]
         real = [B if (i == 0 and d == 0) else int(d) for i, d in enumerate(shape)]
         numel = int(np.prod(real, dtype=np.int64)) if real else 1
         return {"name": name, "key": key, "shape": real, "symbolic": probe.get(key, [str(d) for d in real]),
-                "meaning": MEANING.get(key, ""), "numel": numel, "mb_f32": numel * 4 / 1e6}
+                "meaning": MEANING.get(key, ""), "numel": numel, "dtype": "bool" if is_bool else "float32",
+                "mb": numel * (1 if is_bool else 4) / 1e6}
 
     embed, blocks, final = [], {}, []
-    for name, shape in traced:
+    for name, shape, is_bool in traced:
         layer, key = _block_key(name)
         if layer is None:
-            (embed if not blocks else final).append(row(name, shape))
+            (embed if not blocks else final).append(row(name, shape, is_bool))
         else:
-            blocks.setdefault(layer, []).append((key, shape))
+            blocks.setdefault(layer, []).append((key, shape, is_bool))
     # Every block must trace the same names and shapes; that is what lets the table show block 0 once, ×L.
     first = blocks[0]
     for layer, items in blocks.items():
         if items != first:
             raise AssertionError(f"block {layer} traced different shapes from block 0")
     order = {k: i for i, k in enumerate(BLOCK_FLOW)}
-    block_rows = sorted((row(f"h.0.{k}", s) for k, s in first),
+    block_rows = sorted((row(f"h.0.{k}", s, b) for k, s, b in first),
                         key=lambda r: order.get(r["key"], len(order)))  # unknown names keep trace order, at the end
 
     shapes = param_shapes(config)

@@ -1,0 +1,536 @@
+// Widget runtime (main thread). One Web Worker per page runs Python; this file never does.
+//
+// A widget is one static/widgets/<name>.js that calls
+//     registerWidget("<name>", {title, mount(root, api) { ... }})
+// and one widgets/<name>.py whose public functions it calls with `api.call(fn, args)`.
+// The runtime owns everything widgets have in common: booting Python with visible progress, the status
+// (data-status, aria-busy, a polite live region), readable errors, knob state in the URL hash, the Reset
+// button, labelled controls bound to knobs, and lazily loaded uPlot with a text alternative for each chart.
+
+const html = document.documentElement;
+const ROOT = new URL(html.dataset.root || "./", location.href);
+const PYODIDE_URL = withSlash(new URL(html.dataset.pyodide || "pyodide/", ROOT).href);
+const ZIP_URL = new URL("py/gpt_mini.zip", ROOT).href;
+const BOOT_TIMEOUT_MS = 180_000;   // a boot that hangs (network stall) becomes an error, never an endless spinner
+const CALL_TIMEOUT_MS = 60_000;    // widgets chunk long work; one call running a minute is a bug worth showing
+
+export const STALE = Symbol("stale");   // what `api.latest` resolves superseded calls with
+
+function withSlash(url) { return url.endsWith("/") ? url : url + "/"; }
+
+/** A Python exception (or a boot/timeout failure) as the widget shows it: "ValueError: ...". */
+export class PyError extends Error {
+  constructor(type, message) {
+    super(message);
+    this.name = type;
+    this.type = type;
+  }
+  toString() { return `${this.type}: ${this.message}`; }
+}
+
+// ----------------------------------------------------------------------------- worker and protocol
+
+const boot = {state: "booting", stage: "Starting Python", done: 0, total: 3, error: null};
+const calls = new Map();          // id -> {resolve, reject, timer}
+const hosts = [];                 // every [data-widget] on the page
+const definitions = new Map();    // name -> widget definition
+let worker = null;
+let nextId = 1;
+let readyResolve;
+const pythonReady = new Promise((resolve) => { readyResolve = resolve; });
+
+function startWorker() {
+  worker = new Worker(new URL("worker.js", import.meta.url));
+  const timer = setTimeout(() => bootFailed(
+    new PyError("BootError", `Python did not start within ${BOOT_TIMEOUT_MS / 1000} s`)), BOOT_TIMEOUT_MS);
+  worker.onmessage = ({data}) => {
+    if (data.type === "progress") {
+      Object.assign(boot, {stage: data.stage, done: data.done, total: data.total});
+      hosts.forEach((h) => h.render());
+    } else if (data.type === "ready") {
+      clearTimeout(timer);
+      boot.state = "ready";
+      boot.ms = data.ms;
+      readyResolve();
+      hosts.forEach((h) => h.render());
+    } else if (data.type === "boot-error") {
+      clearTimeout(timer);
+      bootFailed(new PyError(data.error.type, data.error.message));
+    } else if (calls.has(data.id)) {
+      const c = calls.get(data.id);
+      calls.delete(data.id);
+      clearTimeout(c.timer);
+      if (data.ok) c.resolve(data.result);
+      else c.reject(new PyError(data.error.type, data.error.message));
+    }
+  };
+  // A worker script that fails to load or throws at top level lands here, not in onmessage.
+  worker.onerror = (e) => {
+    e.preventDefault();
+    clearTimeout(timer);
+    bootFailed(new PyError("BootError", e.message || "the Python worker failed to start"));
+  };
+  worker.postMessage({type: "boot", indexURL: PYODIDE_URL, zipURL: ZIP_URL});
+}
+
+function bootFailed(error) {
+  if (boot.state === "error") return;
+  boot.state = "error";
+  boot.error = error;
+  for (const [, c] of calls) { clearTimeout(c.timer); c.reject(error); }
+  calls.clear();
+  hosts.forEach((h) => h.render());
+}
+
+function rawCall(widget, fn, args, timeout = CALL_TIMEOUT_MS) {
+  if (boot.state === "error") return Promise.reject(boot.error);
+  return new Promise((resolve, reject) => {
+    const id = nextId++;
+    // The clock starts when Python is up: queued behind the boot is not "slow".
+    const entry = {resolve, reject, timer: null};
+    calls.set(id, entry);
+    pythonReady.then(() => {
+      if (!calls.has(id)) return;
+      entry.timer = setTimeout(() => {
+        calls.delete(id);
+        reject(new PyError("TimeoutError", `${widget}.${fn} did not answer within ${timeout / 1000} s`));
+      }, timeout);
+    });
+    worker.postMessage({id, widget, fn, args: args ?? {}});
+  });
+}
+
+// ----------------------------------------------------------------------------- URL hash: #w-<key>=<json>&...
+
+function readHash() {
+  const out = new Map();
+  for (const part of location.hash.replace(/^#/, "").split("&")) {
+    const m = /^w-([\w-]+)=(.*)$/.exec(part);
+    if (m) out.set(m[1], m[2]);
+  }
+  return out;
+}
+
+let hashTimer = null;
+function writeHashSoon() {
+  // Debounced: Chromium throttles (and logs) bursts of history updates; a drag only needs its last value.
+  clearTimeout(hashTimer);
+  hashTimer = setTimeout(writeHashNow, 250);
+}
+
+function writeHashNow() {
+  clearTimeout(hashTimer);
+  const keep = location.hash.replace(/^#/, "").split("&").filter((p) => p && !/^w-[\w-]+=/.test(p));
+  for (const h of hosts) {
+    if (h.inHash) keep.push(`w-${h.key}=${encodeURIComponent(JSON.stringify(h.knobs))}`);
+  }
+  const hash = keep.length ? "#" + keep.join("&") : "";
+  if (hash !== location.hash) history.replaceState(history.state, "", location.pathname + location.search + hash);
+}
+
+window.addEventListener("hashchange", () => {
+  // Someone pasted or edited a link on an open page: adopt its knobs.
+  const hash = readHash();
+  for (const h of hosts) {
+    if (hash.has(h.key)) h.knobsFromHash(hash.get(h.key));
+  }
+});
+
+// ----------------------------------------------------------------------------- small helpers
+
+let uid = 0;
+const newId = (prefix) => `${prefix}-${++uid}`;
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) e.append(c);
+  return e;
+}
+
+const sameJSON = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+export function debounce(fn, ms) {
+  let t = null;
+  return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
+}
+
+/** `12345678` -> "12,345,678" (thin, locale-independent: tests compare it). */
+export function formatInt(n) {
+  return typeof n === "number" && Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : String(n);
+}
+
+/** A CSS custom property of the page (light/dark aware), with a fallback for pages without the site CSS. */
+export function cssVar(name, fallback, node = html) {
+  const v = getComputedStyle(node).getPropertyValue(name).trim();
+  return v || fallback;
+}
+
+// ----------------------------------------------------------------------------- charts (uPlot, lazily)
+
+let uplotPromise = null;
+/** Load the vendored uPlot once per page (script + CSS); resolves to the uPlot constructor. */
+export function loadUPlot() {
+  if (window.uPlot) return Promise.resolve(window.uPlot);
+  uplotPromise ??= new Promise((resolve, reject) => {
+    const base = new URL("static/vendor/uplot/", ROOT);
+    document.head.append(el("link", {rel: "stylesheet", href: new URL("uPlot.min.css", base).href}));
+    document.head.append(el("script", {
+      src: new URL("uPlot.iife.min.js", base).href,
+      onload: () => resolve(window.uPlot),
+      onerror: () => reject(new PyError("LoadError", "the chart library (uPlot) did not load")),
+    }));
+  });
+  return uplotPromise;
+}
+
+/** Chart colours from the site's CSS variables, resolved now (call again after a theme change). */
+export function chartColors(node = html) {
+  const fallback = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
+  return {
+    fg: cssVar("--fg", "#222", node), muted: cssVar("--muted", "#666", node), bg: cssVar("--bg", "#fff", node),
+    border: cssVar("--border", "#ccc", node), accent: cssVar("--accent", "#1f6feb", node),
+    series: fallback.map((f, i) => cssVar(`--c${i + 1}`, f, node)),
+  };
+}
+
+/**
+ * A chart's text alternative, kept in step with the chart: one summary sentence, then the numbers in a
+ * collapsed <details> table. Call again with new data to update in place.
+ */
+export function textAlternative(container, {summary, caption = "The numbers", columns, rows}) {
+  let box = container.querySelector(":scope > .w-alt");
+  if (!box) {
+    box = el("div", {class: "w-alt"},
+      el("p", {class: "w-alt-summary"}),
+      el("details", {}, el("summary", {text: caption}),
+        el("div", {class: "w-table-wrap"}, el("table", {}, el("thead"), el("tbody")))));
+    container.append(box);
+  }
+  box.querySelector(".w-alt-summary").textContent = summary;
+  const thead = box.querySelector("thead");
+  const tbody = box.querySelector("tbody");
+  thead.replaceChildren(el("tr", {}, columns.map((c) => el("th", {scope: "col", text: c}))));
+  tbody.replaceChildren(...rows.map((r) => el("tr", {}, r.map((v, i) =>
+    el(i === 0 ? "th" : "td", i === 0 ? {scope: "row", text: v} : {text: v})))));
+  return box;
+}
+
+// ----------------------------------------------------------------------------- one widget on the page
+
+class Host {
+  constructor(root, key) {
+    this.root = root;
+    this.name = root.dataset.widget;
+    this.key = key;
+    this.def = null;
+    this.pending = 0;
+    this.held = false;           // setStatus("busy") holds busy across calls (e.g. a training loop)
+    this.error = null;           // message of the widget's current error, or null
+    this.inHash = false;
+    this.knobListeners = new Set();
+    this.resetListeners = new Set();
+    this.lastAnnounced = "";
+    this.status = null;
+    this.settled = null;        // last status that was not busy
+    try {
+      this.defaults = JSON.parse(root.dataset.knobs || "{}");
+    } catch (e) {
+      console.warn(`widget ${this.name}: data-knobs is not JSON`, e);
+      this.defaults = {};
+    }
+    this.knobs = structuredClone(this.defaults);
+    const fromHash = readHash().get(key);
+    if (fromHash !== undefined) this.knobsFromHash(fromHash, false);
+    this.buildChrome();
+    this.render();
+  }
+
+  knobsFromHash(text, notify = true) {
+    try {
+      const value = JSON.parse(decodeURIComponent(text));
+      if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Error("not an object");
+      this.knobs = {...this.defaults, ...value};   // exactly as shared, even if it cannot run
+      this.inHash = true;
+      if (notify) this.emitKnobs("hash");
+    } catch (e) {
+      console.warn(`widget ${this.name}: ignoring unreadable knobs in the URL (#w-${this.key})`, e);
+    }
+  }
+
+  buildChrome() {
+    const r = this.root;
+    r.replaceChildren();
+    r.classList.add("widget");
+    this.stateText = el("span", {class: "w-state-text"});
+    this.progress = el("progress", {class: "w-progress", max: 3, value: 0, "aria-hidden": "true"});
+    this.resetButton = el("button", {
+      type: "button", class: "w-reset", text: "Reset",
+      title: "Restore the knobs this lesson set", onclick: () => this.reset(),
+    });
+    this.titleEl = el("span", {class: "w-title"});
+    this.errorBox = el("div", {class: "w-error", hidden: true});
+    this.body = el("div", {class: "w-body"});
+    this.live = el("p", {class: "w-live visually-hidden", "aria-live": "polite"});
+    r.append(
+      el("div", {class: "w-bar"}, this.titleEl, el("span", {class: "w-state"}, this.progress, this.stateText),
+        this.resetButton),
+      this.errorBox, this.body, this.live);
+  }
+
+  mount(def) {
+    this.def = def;
+    const label = def.title || this.name;
+    this.titleEl.textContent = label;
+    this.root.setAttribute("role", "group");
+    this.root.setAttribute("aria-label", `Interactive: ${label}`);
+    try {
+      def.mount(this.root, this.api());
+    } catch (e) {
+      console.warn(e);   // a broken widget shows its error; the page and other widgets carry on
+      this.error = `The widget failed to start: ${e}`;
+    }
+    this.render();
+  }
+
+  api() {
+    const host = this;
+    return {
+      root: this.root,
+      body: this.body,
+      name: this.name,
+      ready: pythonReady,
+      STALE,
+      /** Call widgets.<name>.<fn>(**args) in Python. Resolves to the result, rejects with a PyError
+       *  (already shown in the widget; the next successful call clears it). */
+      call: (fn, args, opts = {}) => host.call(fn, args, opts),
+      /** A caller where only the newest request matters (knob-driven updates): at most one call in flight
+       *  plus one waiting; a superseded request resolves to STALE instead of running. */
+      latest: (fn) => host.latest(fn),
+      /** "busy" holds the busy state until "ready"; "error" shows the message; "ready" clears both. */
+      setStatus: (status, message) => host.setStatus(status, message),
+      announce: (text) => host.announce(text, true),
+      knobs: {
+        get: () => structuredClone(host.knobs),
+        set: (partial, {source = "user"} = {}) => host.setKnobs(partial, source),
+        defaults: () => structuredClone(host.defaults),
+        /** fn(knobs, source) after every change; source: user | reset | hash | <your own label> */
+        on: (fn) => { host.knobListeners.add(fn); return () => host.knobListeners.delete(fn); },
+      },
+      onReset: (fn) => { host.resetListeners.add(fn); return () => host.resetListeners.delete(fn); },
+      ui: {
+        range: (parent, spec) => host.range(parent, spec),
+        select: (parent, spec) => host.select(parent, spec),
+        button: (parent, spec) => host.button(parent, spec),
+      },
+      el, debounce, formatInt, cssVar, loadUPlot, chartColors, textAlternative,
+    };
+  }
+
+  call(fn, args, {timeout} = {}) {
+    this.pending++;
+    this.render();
+    const done = () => { this.pending--; this.render(); };
+    return rawCall(this.name, fn, args, timeout).then(
+      (result) => { this.error = null; done(); return result; },
+      (error) => { this.error = String(error); done(); throw error; });
+  }
+
+  latest(fn) {
+    let running = false;
+    let waiting = null;
+    const pump = () => {
+      if (running || !waiting) return;
+      const job = waiting;
+      waiting = null;
+      running = true;
+      this.call(fn, job.args).then(job.resolve, job.reject).finally(() => { running = false; pump(); });
+    };
+    return (args) => new Promise((resolve, reject) => {
+      if (waiting) waiting.resolve(STALE);
+      waiting = {args, resolve, reject};
+      pump();
+    });
+  }
+
+  setStatus(status, message) {
+    if (status === "busy") this.held = true;
+    else if (status === "ready") { this.held = false; this.error = null; }
+    else if (status === "error") { this.held = false; this.error = message || "Something went wrong."; }
+    else throw new Error(`unknown status ${status}`);
+    this.render();
+    if (message && status !== "error") this.announce(message, true);
+  }
+
+  setKnobs(partial, source) {
+    const next = {...this.knobs, ...partial};
+    if (sameJSON(next, this.knobs)) return;
+    this.knobs = next;
+    this.inHash = true;
+    writeHashSoon();
+    this.emitKnobs(source);
+  }
+
+  emitKnobs(source) {
+    for (const fn of this.knobListeners) {
+      try { fn(structuredClone(this.knobs), source); } catch (e) { console.warn(e); }
+    }
+  }
+
+  reset() {
+    for (const fn of this.resetListeners) {
+      try { fn(); } catch (e) { console.warn(e); }
+    }
+    this.knobs = structuredClone(this.defaults);
+    this.inHash = false;
+    this.error = null;
+    this.held = false;
+    writeHashNow();
+    this.emitKnobs("reset");
+    this.render();
+  }
+
+  announce(text, force = false) {
+    if (!text || (!force && text === this.lastAnnounced)) return;
+    this.lastAnnounced = text;
+    this.live.textContent = text;
+  }
+
+  render() {
+    let status;
+    let text;
+    const label = this.def?.title || this.name;
+    if (boot.state === "error") {
+      status = "error";
+      text = "Python could not start";
+    } else if (boot.state !== "ready") {
+      status = "booting";
+      text = `${boot.stage} (step ${boot.done + 1} of ${boot.total})`;
+    } else if (!this.def) {
+      status = "booting";
+      text = "Loading the widget";
+    } else if (this.pending > 0 || this.held) {
+      status = "busy";
+      text = "Working…";
+    } else if (this.error) {
+      status = "error";
+      text = "Needs attention";
+    } else {
+      status = "ready";
+      text = "Ready";
+    }
+    const error = boot.state === "error" ? `Python could not start: ${boot.error}` : status === "error" ? this.error : null;
+    const r = this.root;
+    this.status = status;
+    r.dataset.status = status;
+    r.setAttribute("aria-busy", String(status === "booting" || status === "busy"));
+    this.stateText.textContent = text;
+    this.progress.hidden = status !== "booting";
+    this.progress.max = boot.total;
+    this.progress.value = boot.done;
+    this.errorBox.hidden = !error;
+    this.errorBox.textContent = error || "";
+    // Announce what changed, not every busy blink: boot steps, errors, and coming back to ready.
+    if (status === "booting") this.announce(`${label}: ${text}.`);
+    else if (status === "error") this.announce(`${label}: ${error}`);
+    else if (status === "ready" && this.settled !== "ready") this.announce(`${label} is ready.`, true);
+    if (status !== "busy") this.settled = status;
+  }
+
+  // --------------------------------------------------------------------------- controls bound to knobs
+
+  /** <label> + <input type=range> + <output>, bound to knobs[spec.knob]. */
+  range(parent, {knob, label, min, max, step = 1, help, format = String}) {
+    const id = newId(`w-${this.key}-${knob}`);
+    const input = el("input", {type: "range", id, name: knob, min, max, step});
+    const output = el("output", {for: id, class: "w-value"});
+    const row = el("div", {class: "w-field", "data-knob": knob},
+      el("label", {for: id, text: label}), input, output,
+      help ? el("span", {class: "w-help", id: id + "-help", text: help}) : null);
+    if (help) input.setAttribute("aria-describedby", id + "-help");
+    const show = (k) => {
+      const v = k[knob];
+      const n = Number(v);
+      if (typeof v === "number" && Number.isFinite(n)) input.value = String(n);  // the range clamps; the output doesn't
+      output.value = v === undefined ? "—" : format(v);
+      input.setAttribute("aria-valuetext", output.value);
+    };
+    input.addEventListener("input", () => this.setKnobs({[knob]: Number(input.value)}, "user"));
+    this.knobListeners.add(show);
+    show(this.knobs);
+    parent.append(row);
+    return {row, input, output};
+  }
+
+  /** <label> + <select>; options [{value, label}]; bound to knobs[spec.knob] unless spec.onChange is given. */
+  select(parent, {knob, label, options = [], onChange, help}) {
+    const id = newId(`w-${this.key}-${knob || "select"}`);
+    const select = el("select", {id, name: knob || id});
+    const row = el("div", {class: "w-field w-field-select"}, el("label", {for: id, text: label}), select,
+      help ? el("span", {class: "w-help", text: help}) : null);
+    const setOptions = (opts) => {
+      select.replaceChildren(...opts.map((o) => el("option", {value: JSON.stringify(o.value), text: o.label})));
+      if (knob) select.value = JSON.stringify(this.knobs[knob]);
+    };
+    setOptions(options);
+    select.addEventListener("change", () => {
+      const value = JSON.parse(select.value);
+      if (onChange) onChange(value);
+      else this.setKnobs({[knob]: value}, "user");
+    });
+    if (knob) this.knobListeners.add((k) => { select.value = JSON.stringify(k[knob]); });
+    parent.append(row);
+    return {row, select, setOptions};
+  }
+
+  button(parent, {label, onClick, kind = ""}) {
+    const b = el("button", {type: "button", class: `w-button ${kind}`.trim(), text: label, onclick: onClick});
+    parent.append(b);
+    return b;
+  }
+}
+
+// ----------------------------------------------------------------------------- registration
+
+/** Called by static/widgets/<name>.js: mounts `def` on every [data-widget=name] of the page. */
+export function registerWidget(name, def) {
+  if (definitions.has(name)) return;
+  definitions.set(name, def);
+  for (const h of hosts) if (h.name === name && !h.def) h.mount(def);
+}
+
+function init() {
+  const roots = [...document.querySelectorAll("[data-widget]")];
+  if (!roots.length) return;
+  // The widgets' own stylesheet travels with the runtime, so a page template needs only the script tag.
+  const css = new URL("widgets/widgets.css", import.meta.url).href;
+  if (![...document.styleSheets].some((s) => s.href === css)) {
+    document.head.append(el("link", {rel: "stylesheet", href: css}));
+  }
+  const seen = new Map();
+  for (const root of roots) {
+    const name = root.dataset.widget;
+    const n = (seen.get(name) || 0) + 1;
+    seen.set(name, n);
+    hosts.push(new Host(root, n === 1 ? name : `${name}-${n}`));   // two of a kind get separate hash keys
+  }
+  startWorker();
+  // Module scripts have all run by `load`: a widget still without code will never get any.
+  window.addEventListener("load", () => {
+    for (const h of hosts) {
+      if (!h.def) {
+        h.error = `No code registered for widget “${h.name}” (static/widgets/${h.name}.js did not load).`;
+        h.def = {title: h.name, mount() {}};
+        h.render();
+      }
+    }
+  });
+}
+
+init();

@@ -1,0 +1,88 @@
+// The page's one Web Worker: boots Pyodide + NumPy + the packed gpt_mini/widgets, then answers calls.
+// Classic worker (importScripts) because Pyodide's pyodide.js is a classic script.
+//
+// In:  {type: "boot", indexURL, zipURL}                     once, from static/runtime.js
+//      {id, widget, fn, args}                               a call: widgets.<widget>.<fn>(**args)
+// Out: {type: "progress", stage, done, total}               boot progress (done of total steps finished)
+//      {type: "ready", ms} | {type: "boot-error", error}    end of boot
+//      {id, ok: true, result, ms} | {id, ok: false, error: {type, message}, ms}
+"use strict";
+
+const TOTAL = 3;
+let booted = null;      // Promise<dispatch function>, set by the boot message
+
+function progress(stage, done) {
+  self.postMessage({type: "progress", stage, done, total: TOTAL});
+}
+
+// Python sends non-finite floats as these exact strings (JSON has no NaN); turn them back into numbers.
+const NONFINITE = {"NaN": NaN, "Infinity": Infinity, "-Infinity": -Infinity};
+function revive(_key, value) {
+  return typeof value === "string" && value in NONFINITE ? NONFINITE[value] : value;
+}
+
+async function boot({indexURL, zipURL}) {
+  const t0 = performance.now();
+  // Start the package fetch now so it downloads while Pyodide compiles; nothing waits on it until step 3.
+  const zip = fetch(zipURL).then((r) => {
+    if (!r.ok) throw new Error(`could not fetch ${zipURL}: HTTP ${r.status}`);
+    return r.arrayBuffer();
+  });
+  zip.catch(() => {});  // reported at step 3, not as an unhandled rejection
+
+  progress("Loading Python runtime", 0);
+  try {
+    importScripts(indexURL + "pyodide.js");
+  } catch (e) {
+    throw new Error(`could not load ${indexURL}pyodide.js (${e.message})`);
+  }
+  const pyodide = await loadPyodide({indexURL});
+
+  progress("Loading NumPy", 1);
+  const failures = [];
+  await pyodide.loadPackage("numpy", {messageCallback: () => {}, errorCallback: (m) => failures.push(m)});
+  if (failures.length) throw new Error(`NumPy did not load: ${failures.join("; ")}`);
+
+  progress("Loading gpt_mini", 2);
+  pyodide.unpackArchive(await zip, "zip", {extractDir: "/home/pyodide/gpt_mini_site"});
+  pyodide.runPython(`
+import sys
+sys.path.insert(0, "/home/pyodide/gpt_mini_site")
+import numpy, gpt_mini.model, widgets
+`);
+  const dispatch = pyodide.pyimport("widgets").dispatch;
+  progress("Python ready", 3);
+  self.postMessage({type: "ready", ms: performance.now() - t0});
+  return dispatch;
+}
+
+self.onmessage = async (event) => {
+  const msg = event.data;
+  if (msg && msg.type === "boot") {
+    if (!booted) {
+      booted = boot(msg);
+      booted.catch((e) => self.postMessage({
+        type: "boot-error", error: {type: e.name || "Error", message: String(e.message || e)},
+      }));
+    }
+    return;
+  }
+  const {id, widget, fn, args} = msg;
+  let dispatch;
+  try {
+    dispatch = await booted;
+  } catch (e) {
+    self.postMessage({id, ok: false, error: {type: "BootError", message: `Python did not start: ${e.message || e}`}});
+    return;
+  }
+  const t0 = performance.now();
+  try {
+    // JSON strings across the boundary: exact, and no proxies to leak.
+    const reply = JSON.parse(dispatch(widget, fn, JSON.stringify(args ?? {})), revive);
+    self.postMessage({id, ...reply, ms: performance.now() - t0});
+  } catch (e) {
+    // dispatch itself never raises; this is a fatal interpreter error or an unserialisable reply.
+    self.postMessage({id, ok: false, error: {type: e.type || e.name || "Error", message: String(e.message || e)},
+                      ms: performance.now() - t0});
+  }
+};
