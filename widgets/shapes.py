@@ -1,6 +1,5 @@
 """Every shape in one forward pass, and every parameter, for any GPT config.
 
-The shapes widget.
 Shapes don't depend on values (like `jax.eval_shape`), so nothing here is a hand-kept table: `compute` runs the
 real `gpt_mini.model.forward` with a `trace` callback and reports what it saw. To make that free even at
 GPT-2 sizes in WebAssembly it runs on a batch of ZERO sequences, idx of shape (0, T), with every parameter a
@@ -176,7 +175,7 @@ def compute(B=4, T=32, block_size=64, n_embd=64, n_head=4, n_layer=2, vocab_size
         _check_count("T", T)
         traced = _trace_shapes(config, T)             # raises check_idx's ValueError for T > block_size
     except ValueError as e:
-        return _problem(str(e))
+        return {**_problem(str(e)), "knobs": knobs}
 
     probe_cfg = GPTConfig(vocab_size=_PROBE["vocab_size"], block_size=_PROBE["block_size"], n_layer=1,
                           n_head=_PROBE["n_head"], n_embd=_PROBE["n_embd"])
