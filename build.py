@@ -1123,16 +1123,19 @@ def serve(root: Path, out: Path, port: int, build_once) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns the exit code."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=None, help="output directory (default: site/ next to build.py)")
+    ap.add_argument("--src", default=str(ROOT), help="source root holding lessons/, templates/, ... (default: here)")
+    ap.add_argument("--out", default=None, help="output directory (default: <src>/site)")
     ap.add_argument("--pyodide-cdn", action="store_true", help=f"load Pyodide from {PYODIDE_CDN} (not self-hosted)")
     ap.add_argument("--serve", action="store_true", help="serve on 127.0.0.1 and rebuild on change")
     ap.add_argument("--port", type=int, default=8000)
     args = ap.parse_args(argv)
-    out = Path(args.out).resolve() if args.out else ROOT / "site"
+    src = Path(args.src).resolve()
+    out = Path(args.out).resolve() if args.out else src / "site"
     pyodide = "cdn" if args.pyodide_cdn else "local"
 
     def build_once() -> Path:
-        return build(ROOT, out, pyodide=pyodide)
+        # node_modules and the wheel cache stay those of this checkout, whatever --src says
+        return build(src, out, pyodide=pyodide, node_modules=ROOT / "node_modules", cache_dir=ROOT / ".cache")
 
     t0 = time.monotonic()
     try:
@@ -1146,7 +1149,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build: wrote {out} in {time.monotonic() - t0:.1f}s", file=sys.stderr)
     if args.serve:
         try:
-            serve(ROOT, out, args.port, build_once)
+            serve(src, out, args.port, build_once)
         except BuildError as e:
             report(e)
             return 1
