@@ -98,14 +98,16 @@ def embedding_backward(dx, cache):
 
 
 def linear_forward(x, w, b):
-    out = x @ w + b                                       # (..., out)
-    return out, (x, w)
+    x2 = x.reshape(-1, x.shape[-1])                       # (B*T, in): one big matmul beats B small ones
+    out = x2 @ w                                          # (B*T, out)
+    out += b
+    return out.reshape(*x.shape[:-1], w.shape[1]), (x2, w)  # (..., out)
 
 
 def linear_backward(dout, cache):
-    x, w = cache
-    dx = dout @ w.T                                       # (..., in)
-    x2, d2 = x.reshape(-1, x.shape[-1]), dout.reshape(-1, dout.shape[-1])
+    x2, w = cache
+    d2 = dout.reshape(-1, dout.shape[-1])                 # (B*T, out)
+    dx = (d2 @ w.T).reshape(*dout.shape[:-1], w.shape[0])  # (..., in)
     dw = x2.T @ d2                                        # (in, out)
     db = d2.sum(axis=0)                                   # (out,)
     return dx, dw, db
@@ -154,7 +156,8 @@ def causal_mask(T):
 
 def softmax(x, axis=-1):
     e = np.exp(x - x.max(axis=axis, keepdims=True))       # shift for stability; softmax is shift-invariant
-    return e / e.sum(axis=axis, keepdims=True)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
 
 
 def attention_forward(x, w_attn, b_attn, w_proj, b_proj, n_head, trace=None, prefix="attn."):
@@ -167,9 +170,10 @@ def attention_forward(x, w_attn, b_attn, w_proj, b_proj, n_head, trace=None, pre
     k = k.reshape(B, T, n_head, hs).transpose(0, 2, 1, 3)   # (B, nh, T, hs)
     v = v.reshape(B, T, n_head, hs).transpose(0, 2, 1, 3)   # (B, nh, T, hs)
     scale = 1.0 / math.sqrt(hs)                              # q.k sums hs terms: stop its variance growing with hs
-    scores = (q @ k.transpose(0, 1, 3, 2)) * scale           # (B, nh, T, T)
+    scores = q @ k.transpose(0, 1, 3, 2)                     # (B, nh, T, T)
+    scores *= scale
     mask = causal_mask(T)                                    # (T, T)
-    scores = np.where(mask, -np.inf, scores)                 # (B, nh, T, T) the future gets zero weight
+    scores[..., mask] = -np.inf                              # (B, nh, T, T) the future gets zero weight
     att = softmax(scores, axis=-1)                           # (B, nh, T, T)
     y_heads = att @ v                                        # (B, nh, T, hs)
     y = y_heads.transpose(0, 2, 1, 3).reshape(B, T, C)       # (B, T, C) merge heads back side by side
@@ -190,7 +194,8 @@ def attention_backward(dout, cache):
     datt = dy_heads @ v.transpose(0, 1, 3, 2)                            # (B, nh, T, T)
     dv = att.transpose(0, 1, 3, 2) @ dy_heads                            # (B, nh, T, hs)
     # softmax backward; masked entries have att = 0, so they get no gradient
-    dscores = att * (datt - (datt * att).sum(axis=-1, keepdims=True))    # (B, nh, T, T)
+    dscores = datt - (datt * att).sum(axis=-1, keepdims=True)            # (B, nh, T, T)
+    dscores *= att
     dscores *= scale
     dq = dscores @ k                                                     # (B, nh, T, hs)
     dk = dscores.transpose(0, 1, 3, 2) @ q                               # (B, nh, T, hs)
