@@ -37,6 +37,7 @@ from typing import Any
 
 import jinja2
 import markdown
+from markdown.extensions.toc import slugify
 import yaml
 from latex2mathml.converter import convert as latex_to_mathml
 from pygments import highlight
@@ -327,8 +328,10 @@ def template_line(exc: BaseException) -> int | None:
 
 def jinja_pass(lesson: Lesson, results: dict[str, Any]) -> str:
     """Render the lesson body as a Jinja2 template (figures, loops over results); errors carry the file line."""
+    # `{#id}` is attr_list's heading-id syntax, so Jinja comments are spelled {## ... ##} in lessons instead.
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True, comment_start_string="{##",
+                             comment_end_string="##}")
     try:
         return env.from_string(lesson.body).render(fig=make_fig(results), results=results)
     except jinja2.TemplateSyntaxError as e:
@@ -619,11 +622,17 @@ def inline_math_end(text: str, i: int) -> int | None:
     return None
 
 
+def heading_slug(value: str, separator: str) -> str:
+    """toc's slug, minus stash tokens (math in a heading must not leak 'mdxph3x' into its id)."""
+    return slugify(re.sub(r"mdxph\d+x", "", value), separator)
+
+
 def markdown_converter() -> markdown.Markdown:
     """The Markdown dialect of the lessons."""
     return markdown.Markdown(
         extensions=["tables", "fenced_code", "footnotes", "toc", "attr_list", "md_in_html", "codehilite"],
-        extension_configs={"toc": {"toc_depth": "2-3", "permalink": "#", "permalink_title": "Link to this section"},
+        extension_configs={"toc": {"toc_depth": "2-3", "permalink": "#", "permalink_title": "Link to this section",
+                                   "slugify": heading_slug},
                            "codehilite": {"css_class": "highlight", "guess_lang": False},
                            "footnotes": {"BACKLINK_TITLE": "Back to reference %d"}})
 
@@ -648,6 +657,10 @@ def render_lesson_body(lesson: Lesson, src: Sources) -> None:
     lesson.toc = restore_toc(md.toc_tokens, stash)
     lesson.words = len(re.findall(r"[\w’']+", TextOnly.of(lesson.html)))
     lesson.used_widgets = list(dict.fromkeys(used))
+    # The front matter is the lesson's declaration; say when it drifts from what the body embeds.
+    for name in set(lesson.used_widgets) ^ set(lesson.widgets):
+        side = "embedded but not in front matter 'widgets'" if name in used else "in front matter but not embedded"
+        print(f"build: warning: {lesson.rel}: widget '{name}' is {side}", file=sys.stderr)
 
 
 def restore_toc(tokens: list[dict], stash: Stash) -> list[dict]:

@@ -181,7 +181,7 @@ def test_every_page_has_root_and_pyodide_and_landmarks(fixture_site):
 def test_math_is_mathml_without_script(fixture_site):
     _, site = fixture_site
     text = (site / "01-first.html").read_text()
-    assert text.count("<math ") == 4
+    assert text.count("<math ") == 8  # 6 in the prose, the 2 in headings again in the TOC
     assert text.count('display="block"') == 1
     for piece in ("<mfrac>", "&#x1D53C;", "<mtext>KL</mtext>", "&#x003C0;", "&#x003C3;", "&#x003B2;",
                   'fence="true"', "&#x02211;", '<mi mathvariant="normal">r</mi>'):
@@ -268,6 +268,16 @@ def test_lesson_page_navigation_and_toc(fixture_site):
     assert {"#maths", "#code", "#figures", "#widget"} <= set(hrefs)
     assert any(t == "nav" and a.get("class") == "toc" for t, a in p.tags)
     assert "./01-first.html" in [a.get("href") for t, a in page(site, "02-second.html").tags if t == "a"]
+
+
+def test_math_in_headings_and_attr_list_ids(fixture_site):
+    _, site = fixture_site
+    text = (site / "01-first.html").read_text()
+    p = page(site, "01-first.html")
+    assert {"beta", "why-ratios"} <= p.ids, "math must not leak placeholders into heading ids"
+    toc = text.split('<nav class="toc"', 1)[1].split("</nav>", 1)[0]
+    assert '<a href="#beta">The <math' in toc and "mdxph" not in toc
+    assert "Jinja comment" not in text
 
 
 def test_cdn_build_ships_no_pyodide(fixture_site):
