@@ -173,7 +173,7 @@ def attention_forward(x, w_attn, b_attn, w_proj, b_proj, n_head, trace=None, pre
     scores = q @ k.transpose(0, 1, 3, 2)                     # (B, nh, T, T)
     scores *= scale
     mask = causal_mask(T)                                    # (T, T)
-    scores[..., mask] = -np.inf                              # (B, nh, T, T) the future gets zero weight
+    np.copyto(scores, -np.inf, where=mask)                   # (B, nh, T, T) the future gets zero weight (in place)
     att = softmax(scores, axis=-1)                           # (B, nh, T, T)
     y_heads = att @ v                                        # (B, nh, T, hs)
     y = y_heads.transpose(0, 2, 1, 3).reshape(B, T, C)       # (B, T, C) merge heads back side by side
