@@ -78,7 +78,7 @@ def mean_loss(params, config, batches):
     total, count = 0.0, 0
     for idx, targets, mask in batches:
         logits, _ = forward(params, idx, config)
-        n = int(np.sum(mask))
+        n = targets.size if mask is None else int(np.sum(mask))
         if n:
             loss, _ = cross_entropy_forward(logits, targets, mask)
             total += float(loss) * n

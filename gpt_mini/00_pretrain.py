@@ -1,0 +1,205 @@
+"""Stage 00, pretraining: minimize -sum_t log p(x_t | x_<t) on the world's raw text.
+
+    python -m gpt_mini.00_pretrain            # the lesson's model: writes checkpoints/ and results/00_pretrain.json
+    python -m gpt_mini.00_pretrain --quick    # a tiny run for tests, written wherever --out points
+
+The loss is plain next-token cross-entropy from model.py, every position counted (no mask): the whole
+lesson is that this one objective, on enough text, buys grammar, facts and arithmetic as side effects.
+"""
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoint, world
+from .model import GPT, GPTConfig
+from .sample import generate, greedy
+from .train import TrainConfig, TrainState, mean_loss, train_step, use_heap_for_temporaries
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = "00_pretrain"
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    model: GPTConfig = GPTConfig(vocab_size=world.tokenizer().vocab_size, block_size=64,
+                                 n_layer=4, n_head=4, n_embd=96)
+    train: TrainConfig = TrainConfig(steps=2000, batch_size=32, lr=2e-3, warmup=100, min_lr_ratio=0.05)
+    corpus: world.CorpusConfig = world.CorpusConfig()
+    snapshots: tuple = (0, 100, 300, 800, 2000)     # steps at which the model is saved and scored
+    curve_every: int = 10                            # train loss logged every this many steps
+    eval_batches: int = 20
+    grammar_samples: int = 60
+
+
+LESSON = PretrainConfig()
+# Same model.py, smaller config: trains visibly within seconds in the browser (lesson 02's widget).
+WIDGET = PretrainConfig(
+    model=GPTConfig(vocab_size=world.tokenizer().vocab_size, block_size=32, n_layer=2, n_head=4, n_embd=48),
+    train=TrainConfig(steps=400, batch_size=8, lr=3e-3, warmup=20, min_lr_ratio=0.1),
+    corpus=world.CorpusConfig(n_docs=1500), snapshots=(0, 400), eval_batches=4, grammar_samples=10)
+QUICK = PretrainConfig(
+    model=GPTConfig(vocab_size=world.tokenizer().vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=32),
+    train=TrainConfig(steps=150, batch_size=16, lr=3e-3, warmup=10),
+    corpus=world.CorpusConfig(n_docs=800), snapshots=(0, 50, 150), eval_batches=4, grammar_samples=10)
+
+
+# ----------------------------------------------------------------------------- data
+
+def encode_corpus(config):
+    """Train and validation token ids (1-D int arrays), from the world's seeded corpus."""
+    tok = world.tokenizer()
+    train_text, val_text = world.pretrain_corpus(config.corpus)
+    return np.array(tok.encode(train_text), np.int64), np.array(tok.encode(val_text), np.int64)
+
+
+def get_batch(data, block_size, batch_size, rng):
+    """Random windows of the token stream: inputs x and the same windows shifted by one as targets."""
+    starts = rng.integers(0, len(data) - block_size - 1, batch_size)
+    idx = np.stack([data[s:s + block_size] for s in starts])              # (B, T)
+    targets = np.stack([data[s + 1:s + block_size + 1] for s in starts])  # (B, T)
+    return idx, targets, None   # no mask: pretraining learns from every position
+
+
+def eval_batches(data, config, n, seed=1234):
+    """A fixed set of validation batches, so every snapshot is scored on the same text."""
+    rng = np.random.default_rng(seed)
+    return [get_batch(data, config.model.block_size, config.train.batch_size, rng) for _ in range(n)]
+
+
+def unigram_loss(train, val, vocab_size):
+    """Cross-entropy of the best model that ignores context: the bar "learning anything" must clear."""
+    counts = np.bincount(train, minlength=vocab_size) + 1.0
+    logp = np.log(counts / counts.sum())
+    return float(-logp[val].mean())
+
+
+# ----------------------------------------------------------------------------- what the model knows
+
+def complete(params, config, prompt, max_new=12, stop="."):
+    """Greedy continuation of a prompt, read at the start of a document, up to `stop`."""
+    tok = world.tokenizer()
+    ids = tok.encode("\n" + prompt)
+    out = tok.decode(greedy(params, config, ids, max_new, stop_ids=tok.encode(stop + "\n")))
+    return out[len(prompt) + 1:]
+
+
+def score(params, config, cfg, batches, seed=0):
+    """Validation loss, per-category accuracy, and samples, for one set of params."""
+    tok = world.tokenizer()
+    acc = {}
+    for relation in world.FACT_TEMPLATES:
+        probes = [(p, a) for rel, p, a in world.fact_probes() if rel == relation]
+        acc[relation] = float(np.mean([complete(params, config, p).strip(" .") == a for p, a in probes]))
+    sums = world.sum_probes()
+    acc["sums"] = float(np.mean([complete(params, config, p).strip(" .") == a for p, a in sums]))
+    # grammar: sample sentences that start like the grammar's and check that the grammar could produce them
+    sentences = []
+    for i in range(cfg.grammar_samples):
+        ids = generate(params, config, tok.encode("\nthe "), 40, seed=seed + i, stop_ids=tok.encode(".\n"))
+        sentences.append(tok.decode(ids)[1:])
+    acc["grammar"] = float(np.mean([world.is_grammatical(s) for s in sentences]))
+    return {
+        "val_loss": mean_loss(params, config, batches),
+        "accuracy": acc,
+        "samples": {
+            "facts": [{"prompt": p, "completion": complete(params, config, p), "answer": a}
+                      for _, p, a in world.fact_probes()[:6]],
+            "sums": [{"prompt": p, "completion": complete(params, config, p), "answer": a} for p, a in sums[:6]],
+            "sentences": sentences[:6],
+            "questions": [{"prompt": q, "continuation": complete(params, config, q, max_new=48, stop="\n")}
+                          for q in world.question_probes()],
+        },
+    }
+
+
+# ----------------------------------------------------------------------------- the run
+
+def run(cfg, out_dir, progress=True):
+    """Train from scratch, save snapshots and the final checkpoint, write the results file; returns results."""
+    out_dir = Path(out_dir)
+    (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (out_dir / "results").mkdir(parents=True, exist_ok=True)
+    tok = world.tokenizer()
+    train_ids, val_ids = encode_corpus(cfg)
+    batches = eval_batches(val_ids, cfg, cfg.eval_batches)
+    model = GPT(cfg.model, seed=cfg.train.seed)
+    state = TrainState(model.params)
+    rng = np.random.default_rng(cfg.train.seed)
+    results = {
+        "stage": STAGE,
+        "config": {"model": cfg.model.to_dict(), "train": asdict(cfg.train), "corpus": asdict(cfg.corpus)},
+        "params": model.num_params(),
+        "corpus": {"train_chars": int(len(train_ids)), "val_chars": int(len(val_ids)),
+                   "vocab_size": tok.vocab_size},
+        "baselines": {"uniform": math.log(tok.vocab_size),
+                      "unigram": unigram_loss(train_ids, val_ids, tok.vocab_size)},
+        "curve": [], "snapshots": [],
+    }
+
+    def snapshot(step, train_loss):
+        scored = score(state.params, cfg.model, cfg, batches)
+        name = f"{STAGE}_step{step}.npz"
+        checkpoint.save(out_dir / "checkpoints" / name, cfg.model, tok, state.params, meta={"step": step})
+        results["snapshots"].append({"step": step, "train_loss": train_loss, "checkpoint": name, **scored})
+
+    bar = None
+    if progress:
+        from tqdm import tqdm   # native-only nicety; not needed in the browser
+        bar = tqdm(total=cfg.train.steps, desc="pretrain", unit="step")
+    tokens_per_step = cfg.train.batch_size * cfg.model.block_size
+    train_seconds, recent = 0.0, []
+    if 0 in cfg.snapshots:
+        snapshot(0, None)
+    for step in range(1, cfg.train.steps + 1):
+        batch = get_batch(train_ids, cfg.model.block_size, cfg.train.batch_size, rng)
+        t0 = time.perf_counter()
+        state, metrics = train_step(state, batch, cfg.model, cfg.train)
+        train_seconds += time.perf_counter() - t0
+        if not math.isfinite(metrics["loss"]):
+            raise FloatingPointError(f"loss became {metrics['loss']} at step {step}: lower the learning rate")
+        recent.append(metrics["loss"])
+        if step % cfg.curve_every == 0:
+            results["curve"].append([step, float(np.mean(recent))])
+            recent = []
+        if bar:
+            bar.update(1)
+            bar.set_postfix(loss=f"{metrics['loss']:.3f}", tok_s=f"{tokens_per_step * step / train_seconds:,.0f}")
+        if step in cfg.snapshots:
+            snapshot(step, metrics["loss"])
+    if bar:
+        bar.close()
+    checkpoint.save(out_dir / "checkpoints" / f"{STAGE}.npz", cfg.model, tok, state.params,
+                    meta={"step": cfg.train.steps})
+    results["final"] = results["snapshots"][-1]
+    results["tokens_per_second"] = tokens_per_step * cfg.train.steps / train_seconds
+    (out_dir / "results" / f"{STAGE}.json").write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Pretrain gpt_mini on the toy world's text.")
+    parser.add_argument("--quick", action="store_true", help="a tiny run (tests); doesn't touch the shipped files")
+    parser.add_argument("--out", type=Path, default=None, help="folder for checkpoints/ and results/ "
+                        "(default: the repository, or a ./quick-run folder with --quick)")
+    parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else LESSON
+    if args.steps:
+        cfg = replace(cfg, train=replace(cfg.train, steps=args.steps),
+                      snapshots=tuple(s for s in cfg.snapshots if s < args.steps) + (args.steps,))
+    out = args.out or (Path("quick-run") if args.quick else ROOT)
+    use_heap_for_temporaries()
+    results = run(cfg, out)
+    final = results["final"]
+    print(f"val loss {final['val_loss']:.3f} (unigram {results['baselines']['unigram']:.3f}); "
+          f"accuracy {json.dumps(final['accuracy'])}; wrote {out / 'results' / (STAGE + '.json')}")
+
+
+if __name__ == "__main__":
+    main()
