@@ -109,7 +109,7 @@ registerWidget("shapes", {
     // ------------------------------------------------------------------ update loop
     const compute = api.latest("compute");
 
-    async function update(knobs) {
+    async function update(knobs, announce = true) {
       syncPreset(knobs);
       await api.ready;                 // time the update, not the boot
       const t0 = performance.now();
@@ -138,13 +138,13 @@ registerWidget("shapes", {
           `updated in ${ms.toFixed(0)} ms.`;
         root.dataset.updateMs = ms.toFixed(1);
         api.setStatus("ready");
-        api.announce(`${formatInt(r.params.total)} parameters, ${mb(r.params.mb_f32)}; logits ${tuple(r.groups[2].rows.at(-1).shape)}.`);
+        if (announce) api.announce(`${formatInt(r.params.total)} parameters, ${mb(r.params.mb_f32)}; logits ${tuple(r.groups[2].rows.at(-1).shape)}.`);
       }
       root.dataset.result = JSON.stringify(r);   // exactly what Python returned: tests compare it natively
     }
 
     api.knobs.on((knobs) => update(knobs));
-    update(api.knobs.get());
+    update(api.knobs.get(), false);   // first result: the runtime announces "ready"
     api.call("presets").then((list) => {
       presets = list;
       presetSelect.setOptions([{value: null, label: "Custom"}, ...list.map((p, i) => ({value: i, label: p.name}))]);
