@@ -169,7 +169,8 @@ def read_lesson(path: Path, root: Path) -> Lesson:
     where = rel(path, root)
     number, _ = LESSON_NAME.match(path.name).groups()
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig drops a BOM; CRLF files (Windows editors) are read as LF so fences and line numbers match
+        text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
     except UnicodeDecodeError as e:
         raise BuildError(where, 1, f"not UTF-8: {e}") from None
     fm, body, body_line = split_front_matter(text, where)

@@ -386,6 +386,14 @@ def test_error_reports_path_line_and_keeps_previous_site(built, name):
     assert not list(site.parent.glob("site.old-*"))
 
 
+def test_crlf_and_bom_lessons_build_the_same(built):
+    src, site, before = built
+    path = src / LESSON
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    run_build(src, site)
+    assert (site / "01-first.html").read_bytes() == before["01-first.html"]
+
+
 def test_main_prints_path_line_and_exits_1(built, capsys):
     src, site, before = built
     edit(src, LESSON, "name: dial", "name: dials")
