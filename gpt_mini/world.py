@@ -51,7 +51,7 @@ def people(seed=0):
     rng = random.Random(f"people-{seed}")
 
     def balanced(values):   # each value used equally often, so no answer wins by being common
-        column = list(values) * (len(NAMES) // len(values) + 1)
+        column = (list(values) * len(NAMES))[:len(NAMES)]
         rng.shuffle(column)
         return column
     cities, pets, jobs = balanced(CITIES), balanced(PETS), balanced(JOBS)
