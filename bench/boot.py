@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Boot benchmark: how much does the widget runtime add on top of Pyodide + NumPy themselves?
+
+    python bench/boot.py [--runs 5] [--site DIR]
+
+Builds the site with build.py (unless --site), serves it on 127.0.0.1 and, in one Chromium, alternates:
+  - shapes: site/widgets/shapes.html, navigation -> first [data-widget] with data-status=ready (Pyodide, NumPy,
+    gpt_mini.zip, import, the first traced forward, the tables drawn);
+  - bare:   a page written into the temp site that boots the same Pyodide and NumPy in a worker
+    (loadPyodide, loadPackage("numpy"), import numpy) and posts "ready".
+Both are timed in the page with performance.now() (origin = navigation start), each run in a fresh browser
+context (cold HTTP cache for both). Then, on a booted shapes page, it drives knob changes (presets up to GPT-2 XL,
+the largest slider settings, random moves) under a PerformanceObserver for 'longtask' entries and reports the
+longest main-thread task. Goals: overhead <= 20 %, no main-thread task over 100 ms.
+"""
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+from conftest import CHROMIUM_ARGS, find_chromium, serve  # noqa: E402
+
+BARE_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>bare Pyodide boot</title></head>
+<body><p id="s">booting</p><script>
+const w = new Worker("bare-worker.js");
+w.postMessage({indexURL: new URL("pyodide/", location.href).href});
+w.onmessage = (e) => { window.__readyAt = performance.now(); document.getElementById("s").textContent = e.data; };
+</script></body></html>
+"""
+BARE_WORKER = """importScripts("pyodide/pyodide.js");
+self.onmessage = async (e) => {
+  const py = await loadPyodide({indexURL: e.data.indexURL});
+  await py.loadPackage("numpy", {messageCallback: () => {}});
+  py.runPython("import numpy");
+  self.postMessage("ready");
+};
+"""
+
+# Installed before any page script: records when the first widget turns ready, and every long task.
+INIT_JS = """
+window.__longtasks = [];
+try {
+  new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__longtasks.push([e.startTime, e.duration]); })
+    .observe({type: "longtask", buffered: true});
+} catch (e) { window.__longtasks = null; }
+new MutationObserver(() => {
+  if (window.__readyAt) return;
+  for (const e of document.querySelectorAll("[data-widget]")) {
+    if (e.dataset.status === "ready") { window.__readyAt = performance.now(); return; }
+  }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ["data-status"]});
+"""
+
+BIGGEST = dict(B=512, T=2048, block_size=2048, n_embd=2048, n_head=32, n_layer=48, vocab_size=65536)
+
+
+def build(out):
+    subprocess.run([sys.executable, "build.py", "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
+
+
+def time_boot(browser, url, timeout_s=120):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.add_init_script(INIT_JS)
+    page.goto(url)
+    page.wait_for_function("() => window.__readyAt !== undefined", timeout=timeout_s * 1000)
+    ms = page.evaluate("window.__readyAt")
+    ctx.close()
+    return ms
+
+
+def drive_knobs(browser, url, moves=40, seed=1):
+    """Knob work on a booted shapes page; returns (longest task during boot, longest during knob work, n moves)."""
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.add_init_script(INIT_JS)
+    page.goto(url)
+    page.wait_for_function("() => window.__readyAt !== undefined", timeout=120_000)
+    ready_at = page.evaluate("window.__readyAt")
+    sel = '[data-widget="shapes"]'
+    rng = random.Random(seed)
+    presets = page.locator(f"{sel} select option").all_inner_texts()
+
+    def settle():
+        page.wait_for_function(f"""() => {{ const e = document.querySelector('{sel}');
+            return (e.dataset.status === 'ready' || e.dataset.status === 'error') && e.getAttribute('aria-busy') === 'false'; }}""")
+
+    def set_knob(knob, value):
+        page.evaluate("""([sel, knob, v]) => { const i = document.querySelector(`${sel} .w-field[data-knob="${knob}"] input`);
+            i.value = String(v); i.dispatchEvent(new Event('input', {bubbles: true})); }""", [sel, knob, value])
+
+    for label in presets:
+        page.locator(f"{sel} select").select_option(label=label)
+        settle()
+    for knob, value in BIGGEST.items():
+        set_knob(knob, value)
+        settle()
+    ranges = page.evaluate(f"""() => [...document.querySelectorAll('{sel} .w-field[data-knob]')].map(f =>
+        [f.dataset.knob, +f.querySelector('input').min, +f.querySelector('input').max])""")
+    for _ in range(moves):
+        knob, lo, hi = rng.choice(ranges)
+        set_knob(knob, rng.choice([lo, hi, rng.randint(int(lo), int(hi))]))
+        settle()
+    page.wait_for_timeout(200)
+    tasks = page.evaluate("window.__longtasks")
+    ctx.close()
+    if tasks is None:
+        return None, None, moves
+    boot = [d for start, d in tasks if start <= ready_at]
+    work = [d for start, d in tasks if start > ready_at]
+    return max(boot, default=0.0), max(work, default=0.0), len(presets) + len(BIGGEST) + moves
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--site", help="an already built site (default: build one into a temp dir)")
+    a = ap.parse_args()
+    chromium = find_chromium()
+    if not chromium:
+        sys.exit("Chromium not found (/usr/bin/chromium or on PATH)")
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        site = Path(a.site) if a.site else Path(tmp) / "site"
+        if not a.site:
+            t = time.perf_counter()
+            build(site)
+            print(f"built the site in {time.perf_counter() - t:.1f} s")
+        (site / "bench-bare.html").write_text(BARE_HTML)
+        (site / "bare-worker.js").write_text(BARE_WORKER)
+        srv, base = serve(site)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+                time_boot(browser, base + "bench-bare.html")           # warm-up: disk cache, CPU frequency
+                shapes, bare = [], []
+                for _ in range(a.runs):
+                    bare.append(time_boot(browser, base + "bench-bare.html"))
+                    shapes.append(time_boot(browser, base + "widgets/shapes.html"))
+                boot_task, work_task, moves = drive_knobs(browser, base + "widgets/shapes.html")
+                browser.close()
+        finally:
+            srv.shutdown()
+
+    ms, mb = statistics.median(shapes), statistics.median(bare)
+    overhead = 100 * (ms - mb) / mb
+    rows = [
+        ("bare Pyodide + NumPy in a worker -> ready", f"{mb:.0f} ms", " ".join(f"{x:.0f}" for x in bare)),
+        ("shapes page -> first widget ready", f"{ms:.0f} ms", " ".join(f"{x:.0f}" for x in shapes)),
+        ("overhead of the widget runtime", f"{overhead:+.1f} %", "goal <= 20 %"),
+        ("longest main-thread task during boot", "n/a" if boot_task is None else f"{boot_task:.0f} ms", ""),
+        (f"longest main-thread task over {moves} knob changes",
+         "n/a" if work_task is None else f"{work_task:.0f} ms", "goal < 100 ms (0 = no task over 50 ms)"),
+    ]
+    w = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{w}}  {'median':>10}  runs / note ({a.runs} each, alternating)")
+    for name, value, note in rows:
+        print(f"{name:<{w}}  {value:>10}  {note}")
+    print(json.dumps({"bare_ms": bare, "shapes_ms": shapes, "overhead_pct": overhead,
+                      "longtask_boot_ms": boot_task, "longtask_work_ms": work_task}))
+    ok = overhead <= 20 and (work_task is None or work_task < 100)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
