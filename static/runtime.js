@@ -222,6 +222,63 @@ export function textAlternative(container, {summary, caption = "The numbers", co
   return box;
 }
 
+/**
+ * A uPlot line (or bar) chart with the site's colours, its width following the container, redrawn when the
+ * colour scheme flips, and a text alternative kept in step. Resolves to {update(data), chart}.
+ *   data = [xs, ys1, ys2, ...] (uPlot's column format); null/NaN gaps are fine.
+ *   summary(data) -> one sentence for screen readers and for the <details> table's lead.
+ *   bars: true draws the series as bars (e.g. a next-token probability chart).
+ */
+export async function lineChart(container, {title, xLabel = "x", series, height = 220, bars = false, summary,
+                                            format = (v) => (typeof v === "number" ? +v.toPrecision(4) : v),
+                                            maxRows = 60}) {
+  const uPlot = await loadUPlot();
+  const figure = el("figure", {class: "w-chart"});
+  const plot = el("div", {class: "w-chart-plot", "aria-hidden": "true"});   // the canvas says nothing to AT
+  figure.append(title ? el("figcaption", {text: title}) : null, plot);
+  container.append(figure);
+  let data = [[], ...series.map(() => [])];
+  let chart = null;
+
+  const make = () => {
+    const c = chartColors(figure);
+    chart?.destroy();
+    const axis = {stroke: c.muted, grid: {stroke: c.border, width: 1}, ticks: {stroke: c.border}};
+    chart = new uPlot({
+      width: Math.max(200, plot.clientWidth || container.clientWidth || 300), height,
+      legend: {show: series.length > 1},
+      cursor: {drag: {x: false, y: false}},
+      scales: {x: {time: false}},
+      axes: [{...axis, label: xLabel}, {...axis}],
+      series: [{label: xLabel}, ...series.map((s, i) => ({
+        label: s.label, stroke: s.color || c.series[i % c.series.length], width: 2,
+        fill: bars ? (s.color || c.series[i % c.series.length]) : undefined,
+        paths: bars ? uPlot.paths.bars({size: [0.8, 40]}) : undefined, points: {show: false},
+      }))],
+    }, data, plot);
+  };
+  make();
+  new ResizeObserver(() => chart.setSize({width: Math.max(200, plot.clientWidth), height})).observe(plot);
+  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", make);
+
+  const update = (next) => {
+    data = next;
+    chart.setData(data);
+    const n = data[0].length;
+    const stride = Math.max(1, Math.ceil(n / maxRows));   // the table samples long runs; the summary says so
+    const rows = [];
+    for (let i = 0; i < n; i += stride) rows.push(data.map((col) => format(col[i])));
+    if (n && (n - 1) % stride) rows.push(data.map((col) => format(col[n - 1])));
+    textAlternative(figure, {
+      summary: summary ? summary(data) : `${title || "Chart"}: ${n} points.`,
+      caption: stride > 1 ? `The numbers (every ${stride}th point)` : "The numbers",
+      columns: [xLabel, ...series.map((s) => s.label)], rows,
+    });
+  };
+  update(data);
+  return {update, get chart() { return chart; }, figure};
+}
+
 // ----------------------------------------------------------------------------- one widget on the page
 
 class Host {
@@ -329,7 +386,7 @@ class Host {
         select: (parent, spec) => host.select(parent, spec),
         button: (parent, spec) => host.button(parent, spec),
       },
-      el, debounce, formatInt, cssVar, loadUPlot, chartColors, textAlternative,
+      el, debounce, formatInt, cssVar, loadUPlot, chartColors, textAlternative, lineChart,
     };
   }
 

@@ -29,6 +29,12 @@ async function boot({indexURL, zipURL}) {
     return r.arrayBuffer();
   });
   zip.catch(() => {});  // reported at step 3, not as an unhandled rejection
+  // Warm the HTTP cache with NumPy's wheel too: loadPackage fetches the same URL after the core has booted,
+  // and on any static host that sends cache headers it then reads it from cache (or joins this download).
+  fetch(indexURL + "pyodide-lock.json")
+    .then((r) => r.json())
+    .then((lock) => fetch(new URL(lock.packages.numpy.file_name, indexURL)).then((r) => r.arrayBuffer()))
+    .catch(() => {});     // only an optimisation: loadPackage reports real failures
 
   progress("Loading Python runtime", 0);
   try {
