@@ -350,8 +350,7 @@ class Host {
     try {
       def.mount(this.root, this.api());
     } catch (e) {
-      console.warn(e);   // a broken widget shows its error; the page and other widgets carry on
-      this.error = `The widget failed to start: ${e}`;
+      this.bug(e, "failed to start");
     }
     this.render();
   }
@@ -436,13 +435,20 @@ class Host {
 
   emitKnobs(source) {
     for (const fn of this.knobListeners) {
-      try { fn(structuredClone(this.knobs), source); } catch (e) { console.warn(e); }
+      try { fn(structuredClone(this.knobs), source); } catch (e) { this.bug(e, "failed on a knob change"); }
     }
+  }
+
+  /** A bug in the widget's JS: logged as an error (tests catch it), shown, and the page carries on. */
+  bug(e, what) {
+    console.error(`widget ${this.name} ${what}:`, e);
+    this.error = `The widget ${what}: ${e}`;
+    this.render();
   }
 
   reset() {
     for (const fn of this.resetListeners) {
-      try { fn(); } catch (e) { console.warn(e); }
+      try { fn(); } catch (e) { this.bug(e, "failed on Reset"); }
     }
     this.knobs = structuredClone(this.defaults);
     this.inHash = false;

@@ -136,13 +136,16 @@ class Watched:
 
 @pytest.fixture
 def open_page(browser, site_url):
-    """open_page(path, hash="", viewport=None, clean=True) -> Watched, navigated; closed and checked at teardown."""
+    """open_page(path, hash="", viewport=None, clean=True, before=None) -> Watched, navigated (after
+    `before(context)`, e.g. extra routes); closed, and unless clean=False checked, at teardown."""
     opened = []
 
-    def _open(path, hash="", viewport=None, clean=True):
+    def _open(path, hash="", viewport=None, clean=True, before=None):
         w = Watched(browser, viewport)
         w.expect_clean = clean
         opened.append(w)
+        if before:
+            before(w.context)
         w.page.goto(site_url + path + hash)
         return w
 

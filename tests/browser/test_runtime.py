@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from widgetpage import hash_knobs, set_control, wait_booted, wait_settled
+from widgetpage import hash_knobs, set_control
 
 pytestmark = pytest.mark.browser
 
@@ -78,11 +78,3 @@ def test_line_chart_helper_draws_and_describes(test_page):
     assert info["head"] == ["step", "train", "val"]
     assert 50 <= info["rows"] <= 62          # sampled, last point included
     assert not test_page.errors and not test_page.external
-
-
-def test_standalone_page_keys_are_per_name(open_page):
-    w = open_page("widgets/shapes.html")
-    assert wait_booted(w.page, "shapes") == "ready"
-    set_control(w.page, w.page.locator('[data-widget="shapes"] .w-field[data-knob="B"] input'), 3)
-    wait_settled(w.page, "shapes")
-    w.page.wait_for_function("location.hash.startsWith('#w-shapes=')")
