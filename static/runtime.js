@@ -82,7 +82,13 @@ function bootFailed(error) {
   hosts.forEach((h) => h.render());
 }
 
-function rawCall(widget, fn, args, timeout = CALL_TIMEOUT_MS) {
+/** `files` {"/abs/path": url relative to the site root}: the worker fetches them into Python's FS first. */
+function resolveFiles(files) {
+  if (!files) return undefined;
+  return Object.fromEntries(Object.entries(files).map(([path, url]) => [path, new URL(url, ROOT).href]));
+}
+
+function rawCall(widget, fn, args, timeout = CALL_TIMEOUT_MS, files = undefined) {
   if (boot.state === "error") return Promise.reject(boot.error);
   return new Promise((resolve, reject) => {
     const id = nextId++;
@@ -96,7 +102,7 @@ function rawCall(widget, fn, args, timeout = CALL_TIMEOUT_MS) {
         reject(new PyError("TimeoutError", `${widget}.${fn} did not answer within ${timeout / 1000} s`));
       }, timeout);
     });
-    worker.postMessage({id, widget, fn, args: args ?? {}});
+    worker.postMessage({id, widget, fn, args: args ?? {}, files: resolveFiles(files)});
   });
 }
 
@@ -364,7 +370,8 @@ class Host {
       ready: pythonReady,
       STALE,
       /** Call widgets.<name>.<fn>(**args) in Python. Resolves to the result, rejects with a PyError
-       *  (already shown in the widget; the next successful call clears it). */
+       *  (already shown in the widget; the next successful call clears it). opts: {timeout, files}, where
+       *  files {"/abs/path": url relative to the site root} are fetched into Python's filesystem first. */
       call: (fn, args, opts = {}) => host.call(fn, args, opts),
       /** A caller where only the newest request matters (knob-driven updates): at most one call in flight
        *  plus one waiting; a superseded request resolves to STALE instead of running. */
@@ -389,11 +396,11 @@ class Host {
     };
   }
 
-  call(fn, args, {timeout} = {}) {
+  call(fn, args, {timeout, files} = {}) {
     this.pending++;
     this.render();
     const done = () => { this.pending--; this.render(); };
-    return rawCall(this.name, fn, args, timeout).then(
+    return rawCall(this.name, fn, args, timeout, files).then(
       (result) => { this.error = null; done(); return result; },
       (error) => { this.error = String(error); done(); throw error; });
   }

@@ -2,7 +2,9 @@
 // Classic worker (importScripts) because Pyodide's pyodide.js is a classic script.
 //
 // In:  {type: "boot", indexURL, zipURL}                     once, from static/runtime.js
-//      {id, widget, fn, args}                               a call: widgets.<widget>.<fn>(**args)
+//      {id, widget, fn, args, files?}                       a call: widgets.<widget>.<fn>(**args); `files`
+//                                                           {"/abs/path": "absolute URL"} are fetched into
+//                                                           Python's filesystem first (once per path and URL)
 // Out: {type: "progress", stage, done, total}               boot progress (done of total steps finished)
 //      {type: "ready", ms} | {type: "boot-error", error}    end of boot
 //      {id, ok: true, result, ms} | {id, ok: false, error: {type, message}, ms}
@@ -10,6 +12,8 @@
 
 const TOTAL = 3;
 let booted = null;      // Promise<dispatch function>, set by the boot message
+let pyodide = null;
+const fetched = new Map();   // path -> {url, done: Promise}: each file is downloaded once per page
 
 function progress(stage, done) {
   self.postMessage({type: "progress", stage, done, total: TOTAL});
@@ -42,7 +46,7 @@ async function boot({indexURL, zipURL}) {
   } catch (e) {
     throw new Error(`could not load ${indexURL}pyodide.js (${e.message})`);
   }
-  const pyodide = await loadPyodide({indexURL});
+  pyodide = await loadPyodide({indexURL});
 
   progress("Loading NumPy", 1);
   const failures = [];
@@ -62,6 +66,24 @@ import numpy, gpt_mini.model, widgets
   return dispatch;
 }
 
+/** Fetch each {path: url} into Pyodide's filesystem (e.g. a checkpoint a widget loads with np.load). */
+function fetchFiles(files) {
+  return Promise.all(Object.entries(files || {}).map(([path, url]) => {
+    if (typeof path !== "string" || !path.startsWith("/")) throw new Error(`file path must be absolute: ${path}`);
+    const known = fetched.get(path);
+    if (known && known.url === url) return known.done;
+    const done = fetch(url).then(async (r) => {
+      if (!r.ok) throw new Error(`could not fetch ${url}: HTTP ${r.status}`);
+      const bytes = new Uint8Array(await r.arrayBuffer());
+      pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")) || "/");
+      pyodide.FS.writeFile(path, bytes);
+    });
+    fetched.set(path, {url, done});
+    done.catch(() => fetched.delete(path));   // a failed download may be retried by a later call
+    return done;
+  }));
+}
+
 self.onmessage = async (event) => {
   const msg = event.data;
   if (msg && msg.type === "boot") {
@@ -73,7 +95,7 @@ self.onmessage = async (event) => {
     }
     return;
   }
-  const {id, widget, fn, args} = msg;
+  const {id, widget, fn, args, files} = msg;
   let dispatch;
   try {
     dispatch = await booted;
@@ -82,6 +104,15 @@ self.onmessage = async (event) => {
     return;
   }
   const t0 = performance.now();
+  if (files) {
+    try {
+      await fetchFiles(files);
+    } catch (e) {
+      self.postMessage({id, ok: false, error: {type: "FetchError", message: String(e.message || e)},
+                        ms: performance.now() - t0});
+      return;
+    }
+  }
   try {
     // JSON strings across the boundary: exact, and no proxies to leak.
     const reply = JSON.parse(dispatch(widget, fn, JSON.stringify(args ?? {})), revive);
