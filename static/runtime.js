@@ -6,6 +6,30 @@
 // The runtime owns everything widgets have in common: booting Python with visible progress, the status
 // (data-status, aria-busy, a polite live region), readable errors, knob state in the URL hash, the Reset
 // button, labelled controls bound to knobs, and lazily loaded uPlot with a text alternative for each chart.
+//
+// A chunked, long-running widget (Train / Stop / Reset) looks like this:
+//
+//   registerWidget("pretrain", {title: "Watch a model learn", mount(root, api) {
+//     const controls = api.el("div", {class: "w-controls"}); api.body.append(controls);
+//     api.ui.range(controls, {knob: "lr", label: "learning rate", min: 0.0001, max: 0.1, step: 0.0001});
+//     const chart = api.lineChart(api.body, {title: "Loss", xLabel: "step", series: [{label: "train"}]});
+//     let run = 0, session = null, xs = [], ys = [];
+//     const stop = () => { run++; api.setStatus("ready"); };            // takes effect within one chunk
+//     api.ui.button(controls, {label: "Train", onClick: async () => {
+//       const me = ++run; api.setStatus("busy");
+//       session ??= await api.call("start", api.knobs.get());
+//       while (me === run) {
+//         const m = await api.call("step", {session, n: 20});          // Python keeps state; returns metrics
+//         xs.push(m.step); ys.push(m.loss); (await chart).update([xs, ys]);
+//       }
+//     }});
+//     api.ui.button(controls, {label: "Stop", onClick: stop});
+//     api.onReset(() => { stop(); session = null; xs = []; ys = []; });
+//     api.knobs.on(() => { stop(); session = null; });
+//   }});
+//
+// api.call rejects with a PyError {type, message} that the widget already shows; the next success clears it.
+// Calls queue until Python is up, so a widget may call at mount. Non-finite floats arrive as NaN/±Infinity.
 
 const html = document.documentElement;
 const ROOT = new URL(html.dataset.root || "./", location.href);
