@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
-from conftest import CHROMIUM_ARGS, find_chromium, serve  # noqa: E402
+from harness import CHROMIUM_ARGS, find_chromium, serve  # noqa: E402
 
 BARE_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>bare Pyodide boot</title></head>
 <body><p id="s">booting</p><script>

@@ -14,7 +14,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from widgetpage import root_selector
+from .widgetpage import root_selector
 
 DISCOVER_JS = """sel => {
     const root = document.querySelector(sel);
@@ -143,7 +143,7 @@ def fuzz(watched, widget, rounds=None, seed=None, timeout_ms=15_000, reset_every
             report.errors_explained.add(state["error"][:80])
         if watched.errors:
             fail("the page logged an error")
-        if len(controls) != page.evaluate(f"sel => document.querySelector(sel).querySelectorAll('input, select').length",
+        if len(controls) != page.evaluate("sel => document.querySelector(sel).querySelectorAll('input, select').length",
                                           sel):
             controls = page.evaluate(DISCOVER_JS, sel)   # a widget may add controls (e.g. options after boot)
     return report

@@ -1,8 +1,8 @@
 """Knob fuzz for every widget: add one line to TARGETS when a widget lands."""
 import pytest
 
-from fuzz import fuzz
-from widgetpage import wait_booted
+from .fuzz import fuzz
+from .widgetpage import wait_booted
 
 pytestmark = pytest.mark.browser
 

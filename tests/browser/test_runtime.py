@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from widgetpage import hash_knobs, set_control
+from .widgetpage import hash_knobs, set_control
 
 pytestmark = pytest.mark.browser
 

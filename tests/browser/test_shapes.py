@@ -5,8 +5,8 @@ import statistics
 
 import pytest
 
-from conftest import Watched, page_exists
-from widgetpage import hash_knobs, knobs_hash, set_control, wait_booted, wait_settled, wait_status
+from .harness import Watched, page_exists
+from .widgetpage import hash_knobs, knobs_hash, set_control, wait_booted, wait_settled, wait_status
 from widgets import shapes
 
 pytestmark = pytest.mark.browser
