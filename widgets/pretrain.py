@@ -33,7 +33,7 @@ _stage = importlib.import_module("gpt_mini.00_pretrain")   # a module name can't
 CFG = _stage.WIDGET
 
 # The knobs a page gets when its directive sets none (build.py reads this literal).
-DEFAULT_KNOBS = {"prompt": "ada lives in ", "lr": 0.003, "steps": 300, "seed": 0}
+DEFAULT_KNOBS = {"prompt": "ada lives in ", "lr": 0.003, "steps": 300, "seed": 0, "snapshot": None}
 
 PROMPTS = ["ada lives in ", "the small dog ", "23+4=", "where does ada live?", "bob has a ", "the "]
 LR_RANGE = (1e-4, 3.0)      # the slider; from ~0.5 up, training diverges (bench/widget_train.py, tests)
@@ -65,8 +65,9 @@ def _corpus():
     if not _data:
         train_ids, val_ids = _stage.encode_corpus(CFG)
         V = CFG.model.vocab_size
-        _data.update(train=train_ids, baselines={"uniform": math.log(V),
-                                                 "unigram": _stage.unigram_loss(train_ids, val_ids, V)})
+        # as intp: np.bincount (in unigram_loss) refuses int64 on 32-bit wasm, where intp is int32
+        unigram = _stage.unigram_loss(train_ids.astype(np.intp), val_ids.astype(np.intp), V)
+        _data.update(train=train_ids, baselines={"uniform": math.log(V), "unigram": unigram})
     return _data
 
 
