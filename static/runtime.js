@@ -521,10 +521,17 @@ class Host {
     }
     const error = boot.state === "error" ? `Python could not start: ${boot.error}` : status === "error" ? this.error : null;
     const r = this.root;
+    const previousStatus = this.status;
     this.status = status;
     r.dataset.status = status;
     r.setAttribute("aria-busy", String(status === "booting" || status === "busy"));
-    this.stateText.textContent = text;
+    // A quick update should not flash "Working…": show it only if busy lasts (the dot's colour waits in CSS too).
+    clearTimeout(this.busyTimer);
+    if (status === "busy" && previousStatus !== "booting") {
+      this.busyTimer = setTimeout(() => { if (this.status === "busy") this.stateText.textContent = text; }, 250);
+    } else {
+      this.stateText.textContent = text;
+    }
     this.progress.hidden = status !== "booting";
     this.progress.max = boot.total;
     this.progress.value = boot.done;
