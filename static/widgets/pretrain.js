@@ -6,7 +6,11 @@ import {PyError, registerWidget, STALE} from "../runtime.js";
 // Python errors are already shown by the runtime; anything else is a bug in this file and must surface.
 const pyOnly = (e) => { if (!(e instanceof PyError)) throw e; };
 
-const LR_MIN = 1e-4, LR_MAX = 3;             // = widgets/pretrain.py LR_RANGE
+// The learning-rate slider walks this log-spaced ladder of round values (within widgets/pretrain.py LR_RANGE):
+// exact numbers in links and tests, the lesson's default on it, and the diverging end (≳ 0.5) within reach.
+const LR_LADDER = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 3e-2, 5e-2, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 2, 3];
+const nearestRung = (v) => LR_LADDER.reduce((best, x, i) =>
+  (Math.abs(Math.log(x / v)) < Math.abs(Math.log(LR_LADDER[best] / v)) ? i : best), 0);
 const CHUNK_TARGET_MS = 300;                 // one call ≈ this long: Stop and knob changes act within it
 const CHUNK_MAX = 20;
 const CONTINUATION_EVERY_MS = 2000;          // the greedy continuation costs ~16 forwards: not every chunk
@@ -14,7 +18,6 @@ const RESULTS = {path: "/data/results/00_pretrain.json", url: "results/00_pretra
 
 const fmtLr = (v) => (v >= 0.1 ? +v.toPrecision(2) : v.toExponential(1).replace("e-", "e−").replace(".0e", "e"));
 const pct = (p) => (p >= 0.1 ? (100 * p).toFixed(0) : (100 * p).toFixed(1)) + "%";
-const snapLr = (v) => +Number(v).toPrecision(2);     // a log slider lands on 0.0031622...; keep links readable
 
 const STYLE = `
 .w-pretrain .w-prompt-row { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1.4fr); gap: 0.35rem 1.25rem; }
@@ -76,22 +79,22 @@ registerWidget("pretrain", {
       autocomplete: "off", autocapitalize: "off", maxlength: 200});
     promptRow.append(el("div", {class: "w-field w-field-text", "data-knob": "prompt"},
       el("label", {for: promptId, text: "Prompt (type your own)"}), promptInput));
-    promptInput.addEventListener("input", api.debounce(() => api.knobs.set({prompt: promptInput.value}), 250));
+    promptInput.addEventListener("input", api.debounce(() => api.knobs.set({prompt: promptInput.value}, {source: "typing"}), 250));
 
     const controls = el("div", {class: "w-controls"});
     body.append(controls);
-    // Learning rate: a log-scale slider (the input holds log10(lr)); the knob holds lr itself.
+    // Learning rate: a log-scale slider (the input holds a rung of LR_LADDER); the knob holds lr itself.
     const lrId = "w-pretrain-lr-" + Math.random().toString(36).slice(2, 8);
-    const lrInput = el("input", {type: "range", id: lrId, name: "lr", min: Math.log10(LR_MIN), max: Math.log10(LR_MAX),
-      step: 0.05, "aria-describedby": lrId + "-help"});
+    const lrInput = el("input", {type: "range", id: lrId, name: "lr", min: 0, max: LR_LADDER.length - 1,
+      step: 1, "aria-describedby": lrId + "-help"});
     const lrOut = el("output", {for: lrId, class: "w-value"});
     controls.append(el("div", {class: "w-field", "data-knob": "lr"},
       el("label", {for: lrId, text: "Learning rate (log scale)"}), lrInput, lrOut,
       el("span", {class: "w-help", id: lrId + "-help", text: "Adam's step size: 1e−4 … 3. Try the far right."})));
-    lrInput.addEventListener("input", () => api.knobs.set({lr: snapLr(10 ** Number(lrInput.value))}));
+    lrInput.addEventListener("input", () => api.knobs.set({lr: LR_LADDER[Number(lrInput.value)]}));
     const showLr = (k) => {
       const v = Number(k.lr);
-      if (Number.isFinite(v) && v > 0) lrInput.value = String(Math.log10(v));
+      if (Number.isFinite(v) && v > 0) lrInput.value = String(nearestRung(v));
       lrOut.value = Number.isFinite(v) ? fmtLr(v) : String(k.lr);
       lrInput.setAttribute("aria-valuetext", `learning rate ${lrOut.value}`);
     };
@@ -214,7 +217,7 @@ registerWidget("pretrain", {
           lastContinuation = 0;
         }
         const t0 = performance.now();
-        data.trainStartedAt = String(t0);
+        const stepsBefore = losses.length;
         while (running && gen === generation) {
           k = api.knobs.get();
           const wantText = performance.now() - lastContinuation > CONTINUATION_EVERY_MS;
@@ -229,7 +232,7 @@ registerWidget("pretrain", {
           // Adapt the chunk so one call takes ~CHUNK_TARGET_MS: responsive, without paying per-call overhead each step.
           if (r.losses.length) chunk = Math.max(1, Math.min(CHUNK_MAX, Math.round(chunk * CHUNK_TARGET_MS / ms) || 1));
           data.chunk = String(chunk);
-          const rate = losses.length / ((performance.now() - t0) / 1000);
+          const rate = (losses.length - stepsBefore) / ((performance.now() - t0) / 1000);
           showProgress(` · ${rate.toFixed(1)} steps/s`);
           data.stepsPerSecond = rate.toFixed(2);
           if (r.status === "diverged") {
@@ -282,8 +285,8 @@ registerWidget("pretrain", {
     // ------------------------------------------------------------------ prompt changes (no training needed)
     const probsLatest = api.latest("probs");
     const startLatest = api.latest("start");
-    async function refreshPrompt(k) {
-      syncPrompt(k);
+    async function refreshPrompt(k, source) {
+      syncPrompt(k, source);
       if (running) return;                 // the next chunk reads the new prompt anyway
       try {
         if (session) {
@@ -308,8 +311,9 @@ registerWidget("pretrain", {
       } catch (e) { pyOnly(e); }
     }
 
-    function syncPrompt(k) {
-      if (document.activeElement !== promptInput && promptInput.value !== k.prompt) promptInput.value = k.prompt ?? "";
+    function syncPrompt(k, source) {
+      // Typing already shows its own text (and may be ahead of the debounced knob): don't overwrite it.
+      if (source !== "typing" && promptInput.value !== k.prompt) promptInput.value = k.prompt ?? "";
       const i = presets.indexOf(k.prompt);
       presetSelect.select.value = JSON.stringify(i >= 0 ? k.prompt : null);
     }
@@ -336,7 +340,7 @@ registerWidget("pretrain", {
         lastRunKnobs = runKnobs;
         runKnobsChanged();
       }
-      refreshPrompt(k);
+      refreshPrompt(k, source);
       refreshSnapshot(k);
     });
     api.onReset(() => {
@@ -421,10 +425,9 @@ registerWidget("pretrain", {
             return;
           }
           this.stale(false);
-          const max = Math.max(...d.top.map((t) => t.p));
           list.replaceChildren(...d.top.map((t) => el("li", {},
             el("span", {class: "w-char", title: t.name, text: t.label}),
-            el("span", {class: "w-track"}, el("span", {class: "w-fill", style: `width:${(100 * t.p / max).toFixed(1)}%`})),
+            el("span", {class: "w-track"}, el("span", {class: "w-fill", style: `width:${(100 * t.p).toFixed(1)}%`})),
             el("span", {class: "w-p", text: pct(t.p)}))));
           if (continuation !== undefined) lastText = continuation ?? "";
           greedy.replaceChildren(
