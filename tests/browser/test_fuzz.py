@@ -9,6 +9,8 @@ pytestmark = pytest.mark.browser
 TARGETS = [
     # (standalone page, widget name, rounds)
     ("widgets/shapes.html", "shapes", 250),
+    # knobs only: the fuzzer never presses Train, so no training run starts; each round is a start() or a snapshot
+    ("widgets/pretrain.html", "pretrain", 40),
 ]
 
 
