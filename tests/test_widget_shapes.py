@@ -152,3 +152,13 @@ def test_dispatch_round_trips_json_and_refuses_non_public_names():
 def test_non_finite_floats_travel_as_marked_strings():
     assert widgets.to_jsonable({"a": [np.float32("nan"), float("inf"), -np.inf, np.int64(3)]}) == \
         {"a": ["NaN", "Infinity", "-Infinity", 3]}
+
+
+def test_dtypes_are_traced_from_a_float32_model():
+    # The real model keeps float32 activations (a NumPy-scalar constant once promoted everything to float64).
+    r = shapes.compute(**SMALL[0])
+    dtypes = {row["key"]: row["dtype"] for g in r["groups"] for row in g["rows"]}
+    assert dtypes.pop("attn.mask") == "bool"
+    assert set(dtypes.values()) == {"float32"}
+    mask = rows_by_name(r)["h.0.attn.mask"]
+    assert mask["mb"] == mask["numel"] / 1e6

@@ -100,14 +100,18 @@ def _cached_causal_mask(T):
 _original_causal_mask = model.causal_mask
 
 
-def _trace_shapes(config, T):
-    """[(name, shape, is_bool)] of every traced intermediate of the real forward on a zero-sequence batch."""
-    zero = np.zeros((), np.float64)                   # float64: no dtype cast ever copies a broadcast weight
+def _trace_shapes(config, T, dtype=np.float64):
+    """[(name, shape, dtype name)] of every traced intermediate of the real forward on a zero-sequence batch.
+
+    The big trace uses float64 weights: should the model ever promote an activation to float64, a float32
+    weight would be cast, i.e. copied at full size; float64 never is. The dtypes shown come from the tiny probe,
+    which runs with float32 weights like the real model."""
+    zero = np.zeros((), dtype)
     params = {name: np.broadcast_to(zero, shape) for name, shape in param_shapes(config).items()}
     seen = []
     model.causal_mask = _cached_causal_mask
     try:
-        model.forward(params, np.zeros((0, T), np.int64), config, trace=lambda name, a: seen.append((name, a.shape, a.dtype == bool)))
+        model.forward(params, np.zeros((0, T), np.int64), config, trace=lambda name, a: seen.append((name, a.shape, a.dtype.name)))
     finally:
         model.causal_mask = _original_causal_mask
     return seen
@@ -179,30 +183,33 @@ def compute(B=4, T=32, block_size=64, n_embd=64, n_head=4, n_layer=2, vocab_size
 
     probe_cfg = GPTConfig(vocab_size=_PROBE["vocab_size"], block_size=_PROBE["block_size"], n_layer=1,
                           n_head=_PROBE["n_head"], n_embd=_PROBE["n_embd"])
-    probe = {_block_key(n)[1]: _symbolic(s) for n, s, _ in _trace_shapes(probe_cfg, _PROBE["T"])}
+    probed = _trace_shapes(probe_cfg, _PROBE["T"], np.float32)
+    probe = {_block_key(n)[1]: _symbolic(s) for n, s, _ in probed}
+    dtypes = {_block_key(n)[1]: d for n, _, d in probed}
 
-    def row(name, shape, is_bool):
+    def row(name, shape):
         key = _block_key(name)[1]
+        dtype = dtypes.get(key, "float32")
         real = [B if (i == 0 and d == 0) else int(d) for i, d in enumerate(shape)]
         numel = int(np.prod(real, dtype=np.int64)) if real else 1
         return {"name": name, "key": key, "shape": real, "symbolic": probe.get(key, [str(d) for d in real]),
-                "meaning": MEANING.get(key, ""), "numel": numel, "dtype": "bool" if is_bool else "float32",
-                "mb": numel * (1 if is_bool else 4) / 1e6}
+                "meaning": MEANING.get(key, ""), "numel": numel, "dtype": dtype,
+                "mb": numel * np.dtype(dtype).itemsize / 1e6}
 
     embed, blocks, final = [], {}, []
-    for name, shape, is_bool in traced:
+    for name, shape, _ in traced:
         layer, key = _block_key(name)
         if layer is None:
-            (embed if not blocks else final).append(row(name, shape, is_bool))
+            (embed if not blocks else final).append(row(name, shape))
         else:
-            blocks.setdefault(layer, []).append((key, shape, is_bool))
+            blocks.setdefault(layer, []).append((key, shape))
     # Every block must trace the same names and shapes; that is what lets the table show block 0 once, ×L.
     first = blocks[0]
     for layer, items in blocks.items():
         if items != first:
             raise AssertionError(f"block {layer} traced different shapes from block 0")
     order = {k: i for i, k in enumerate(BLOCK_FLOW)}
-    block_rows = sorted((row(f"h.0.{k}", s, b) for k, s, b in first),
+    block_rows = sorted((row(f"h.0.{k}", s) for k, s in first),
                         key=lambda r: order.get(r["key"], len(order)))  # unknown names keep trace order, at the end
 
     shapes = param_shapes(config)

@@ -95,7 +95,8 @@ registerWidget("shapes", {
             el("th", {scope: "row"}, el("code", {text: row.key})),
             el("td", {class: "w-shape", text: tuple(row.shape)}),
             el("td", {class: "w-sym", text: tuple(row.symbolic)}),
-            el("td", {class: "num w-mb", text: mb(row.mb), title: row.dtype}),
+            el("td", {class: "num w-mb", title: row.dtype}, mb(row.mb),
+              row.dtype !== "float32" ? el("span", {class: "w-dtype", text: ` ${row.dtype}`}) : null),
             el("td", {class: "w-meaning", text: row.meaning}))));
       });
       shapesBox.replaceChildren(el("div", {class: "w-table-wrap"}, el("table", {class: "w-shape-table"},
