@@ -96,6 +96,13 @@ def test_the_default_and_moderate_learning_rates_do_not_trip_the_divergence_chec
         assert np.mean(losses[-10:]) < losses[0]
 
 
+def test_a_rate_between_learning_and_diverging_is_flagged_as_stalled():
+    _, r, losses = train(pretrain.STALL_AFTER, chunk=50, lr=0.3, seed=0)
+    assert r["status"] == "training" and "unigram baseline" in r["stalled"], (r["status"], r["diverged"])
+    _, ok, _ = train(pretrain.STALL_AFTER, chunk=50, seed=0)
+    assert ok["stalled"] is None
+
+
 def test_nonfinite_loss_counts_as_divergence(monkeypatch):
     s = call("start", lr=0.003)
     real = pretrain.train_step

@@ -51,6 +51,10 @@ MAX_SESSIONS = 4            # a page holds one live session; old ones are droppe
 # crosses it; 0.2-0.5 sometimes (by seed), and even then the loss stalls near the unigram line; lr ≥ 0.7
 # always does, within 6 steps (the loss then spikes to 5-100+ nats and never recovers below unigram).
 DIVERGE_MARGIN = 1.0
+# Between "learns" and "diverges" there is a band (lr ≈ 0.1-0.5 here) where the loss bounces around the unigram
+# line for good: Adam's steps are too big to settle into anything finer than character frequencies. Not an
+# explosion, so training goes on, but the reader is told once the recent mean loss is still above unigram.
+STALL_AFTER, STALL_WINDOW = 100, 20
 
 _SESSIONS = {}
 _ids = itertools.count(1)
@@ -152,7 +156,7 @@ def start(lr=DEFAULT_KNOBS["lr"], steps=DEFAULT_KNOBS["steps"], seed=DEFAULT_KNO
         "state": TrainState(model.params),
         "rng": np.random.default_rng(seed),   # the batch order: same seed, same batches, same losses
         "hp": replace(CFG.train, lr=lr, steps=steps, seed=seed),
-        "status": "ready", "diverged": None,
+        "status": "ready", "diverged": None, "recent": [],
     }
     while len(_SESSIONS) > MAX_SESSIONS:
         del _SESSIONS[min(_SESSIONS)]
@@ -201,6 +205,7 @@ def step(session, n=5, prompt=DEFAULT_KNOBS["prompt"], complete=False):
             loss = metrics["loss"]
             losses.append(loss)
             grad_norms.append(metrics["grad_norm"])
+            s["recent"] = (s["recent"] + [loss])[-STALL_WINDOW:]
             if not math.isfinite(loss) or loss > limit:
                 s["status"] = "diverged"
                 s["diverged"] = _explain_divergence(st.step, loss, metrics["grad_norm"], hp.lr, d["baselines"])
@@ -210,10 +215,24 @@ def step(session, n=5, prompt=DEFAULT_KNOBS["prompt"], complete=False):
     out = {"session": session, "step": st.step, "steps": hp.steps, "first_step": st.step - len(losses) + 1,
            "losses": losses, "grad_norms": grad_norms, "lr": metrics["lr"] if losses else None,
            "status": s["status"], "diverged": s["diverged"]}
+    out["stalled"] = _stalled(s, d["baselines"])
     # a diverged model's distribution is garbage by definition: the UI shows the explanation instead
     out["dist"] = None if s["status"] == "diverged" else _distribution(st.params, CFG.model, prompt)
     out["continuation"] = _continuation(st.params, CFG.model, out["dist"]) if complete else None
     return out
+
+
+def _stalled(s, baselines):
+    """A note when, STALL_AFTER steps in, the loss is still no better than counting characters."""
+    if s["status"] == "diverged" or s["state"].step < STALL_AFTER:
+        return None
+    recent = float(np.mean(s["recent"]))
+    if recent <= baselines["unigram"]:
+        return None
+    return (f"After {s['state'].step} steps the loss (mean of the last {len(s['recent'])}: {recent:.2f}) is still "
+            f"above the unigram baseline ({baselines['unigram']:.2f}): the model has learned no more than how common "
+            f"each character is. At lr = {s['hp'].lr:g} Adam's steps are too big to settle into the finer structure; "
+            f"a smaller learning rate gets well below the line.")
 
 
 def probs(session, prompt, complete=False):

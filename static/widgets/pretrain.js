@@ -46,6 +46,8 @@ const STYLE = `
 .w-pretrain .w-bad-prompt { color: var(--w-bad); }
 .w-pretrain .w-diverged { border-left: 4px solid var(--w-bad); background: var(--w-code-bg); padding: 0.4rem 0.75rem; border-radius: 4px; margin: 0.5rem 0; }
 .w-pretrain .w-diverged p { margin: 0.3rem 0; }
+.w-pretrain .w-stalled { border-left: 4px solid var(--w-warn); padding-left: 0.6rem; color: var(--w-fg); }
+.w-pretrain .w-stalled[hidden], .w-pretrain .w-diverged[hidden] { display: none; }
 .w-pretrain .w-snap { border-top: 1px solid var(--w-border); margin-top: 0.75rem; padding-top: 0.5rem; }
 .w-pretrain .w-snap .w-field { max-width: 32rem; }
 @media (prefers-reduced-motion: reduce) { .w-pretrain .w-fill { transition: none; } }
@@ -111,11 +113,12 @@ registerWidget("pretrain", {
 
     // ------------------------------------------------------------------ outputs
     const divergedBox = el("div", {class: "w-diverged", hidden: true});
+    const stalledNote = el("p", {class: "w-note w-stalled", hidden: true});
     const panels = el("div", {class: "w-panels"});
     const distPanel = el("section", {class: "w-panel", "aria-label": "Next-character probabilities"});
     const lossPanel = el("section", {class: "w-panel", "aria-label": "Training loss"});
     panels.append(distPanel, lossPanel);
-    body.append(divergedBox, panels);
+    body.append(divergedBox, stalledNote, panels);
     const dist = distributionView(distPanel, "w-livedist", "The training model's next character");
 
     let chart = null;
@@ -179,6 +182,7 @@ registerWidget("pretrain", {
     }
 
     function showDiverged(d) {
+      stalledNote.hidden = true;
       if (!d) { divergedBox.hidden = true; divergedBox.replaceChildren(); return; }
       divergedBox.hidden = false;
       divergedBox.replaceChildren(
@@ -229,6 +233,8 @@ registerWidget("pretrain", {
           drawCurve();
           if (r.dist) { dist.draw(r.dist, wantText ? r.continuation : undefined); data.dist = JSON.stringify(r.dist); }
           if (wantText) lastContinuation = performance.now();
+          stalledNote.hidden = !r.stalled;
+          stalledNote.textContent = r.stalled || "";
           // Adapt the chunk so one call takes ~CHUNK_TARGET_MS: responsive, without paying per-call overhead each step.
           if (r.losses.length) chunk = Math.max(1, Math.min(CHUNK_MAX, Math.round(chunk * CHUNK_TARGET_MS / ms) || 1));
           data.chunk = String(chunk);
