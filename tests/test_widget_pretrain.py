@@ -99,6 +99,9 @@ def test_the_default_and_moderate_learning_rates_do_not_trip_the_divergence_chec
 def test_a_rate_between_learning_and_diverging_is_flagged_as_stalled():
     _, r, losses = train(pretrain.STALL_AFTER, chunk=50, lr=0.3, seed=0)
     assert r["status"] == "training" and "unigram baseline" in r["stalled"], (r["status"], r["diverged"])
+    assert "too big" in r["stalled"]
+    _, slow, _ = train(pretrain.STALL_AFTER, chunk=50, lr=1e-4, seed=0)
+    assert slow["stalled"] and "too small" in slow["stalled"]
     _, ok, _ = train(pretrain.STALL_AFTER, chunk=50, seed=0)
     assert ok["stalled"] is None
 

@@ -52,8 +52,9 @@ MAX_SESSIONS = 4            # a page holds one live session; old ones are droppe
 # always does, within 6 steps (the loss then spikes to 5-100+ nats and never recovers below unigram).
 DIVERGE_MARGIN = 1.0
 # Between "learns" and "diverges" there is a band (lr ≈ 0.1-0.5 here) where the loss bounces around the unigram
-# line for good: Adam's steps are too big to settle into anything finer than character frequencies. Not an
-# explosion, so training goes on, but the reader is told once the recent mean loss is still above unigram.
+# line for good: Adam's steps are too big to settle into anything finer than character frequencies; at the other
+# end (lr ≈ 1e-4) they are too small to get past it in a few hundred steps. Neither is an explosion, so training
+# goes on, but the reader is told once the recent mean loss is still above unigram.
 STALL_AFTER, STALL_WINDOW = 100, 20
 
 _SESSIONS = {}
@@ -229,10 +230,14 @@ def _stalled(s, baselines):
     recent = float(np.mean(s["recent"]))
     if recent <= baselines["unigram"]:
         return None
+    lr = s["hp"].lr
+    why = (f"At lr = {lr:g} Adam's steps are too small to get further in this many steps: a larger learning rate "
+           f"(the default {CFG.train.lr:g}) gets well below the line." if lr < CFG.train.lr else
+           f"At lr = {lr:g} Adam's steps are too big to settle into the finer structure: a smaller learning rate "
+           f"(the default {CFG.train.lr:g}) gets well below the line.")
     return (f"After {s['state'].step} steps the loss (mean of the last {len(s['recent'])}: {recent:.2f}) is still "
-            f"above the unigram baseline ({baselines['unigram']:.2f}): the model has learned no more than how common "
-            f"each character is. At lr = {s['hp'].lr:g} Adam's steps are too big to settle into the finer structure; "
-            f"a smaller learning rate gets well below the line.")
+            f"above the unigram baseline ({baselines['unigram']:.2f}): the model has learned little more than how "
+            f"common each character is. " + why)
 
 
 def probs(session, prompt, complete=False):
