@@ -55,6 +55,8 @@ export class PyError extends Error {
 // ----------------------------------------------------------------------------- worker and protocol
 
 const boot = {state: "booting", stage: "Starting Python", done: 0, total: 3, error: null};
+/** [stage, performance.now()] as the boot went (for bench/boot.py and curious readers of the console). */
+export const bootTimeline = [["worker started", 0]];
 const calls = new Map();          // id -> {resolve, reject, timer}
 const hosts = [];                 // every [data-widget] on the page
 const definitions = new Map();    // name -> widget definition
@@ -65,16 +67,19 @@ const pythonReady = new Promise((resolve) => { readyResolve = resolve; });
 
 function startWorker() {
   worker = new Worker(new URL("worker.js", import.meta.url));
+  bootTimeline[0][1] = performance.now();
   const timer = setTimeout(() => bootFailed(
     new PyError("BootError", `Python did not start within ${BOOT_TIMEOUT_MS / 1000} s`)), BOOT_TIMEOUT_MS);
   worker.onmessage = ({data}) => {
     if (data.type === "progress") {
+      bootTimeline.push([data.stage, performance.now()]);
       Object.assign(boot, {stage: data.stage, done: data.done, total: data.total});
       hosts.forEach((h) => h.render());
     } else if (data.type === "ready") {
       clearTimeout(timer);
       boot.state = "ready";
       boot.ms = data.ms;
+      bootTimeline.push(...Object.entries(data.timings || {}).map(([k, v]) => [`worker: ${k} ms`, v]));
       readyResolve();
       hosts.forEach((h) => h.render());
     } else if (data.type === "boot-error") {

@@ -54,15 +54,26 @@ async function boot({indexURL, zipURL}) {
   if (failures.length) throw new Error(`NumPy did not load: ${failures.join("; ")}`);
 
   progress("Loading gpt_mini", 2);
-  pyodide.unpackArchive(await zip, "zip", {extractDir: "/home/pyodide/gpt_mini_site"});
+  const timings = {};                 // ms per part of this step, for bench/boot.py
+  let t = performance.now();
+  const buffer = await zip;
+  timings.zip_wait = performance.now() - t;
+  t = performance.now();
+  pyodide.unpackArchive(buffer, "zip", {extractDir: "/home/pyodide/gpt_mini_site"});
+  timings.unpack = performance.now() - t;
+  t = performance.now();
+  pyodide.runPython("import numpy");
+  timings.import_numpy = performance.now() - t;
+  t = performance.now();
   pyodide.runPython(`
 import sys
 sys.path.insert(0, "/home/pyodide/gpt_mini_site")
-import numpy, gpt_mini.model, widgets
+import gpt_mini.model, widgets
 `);
   const dispatch = pyodide.pyimport("widgets").dispatch;
+  timings.import_gpt_mini = performance.now() - t;
   progress("Python ready", 3);
-  self.postMessage({type: "ready", ms: performance.now() - t0});
+  self.postMessage({type: "ready", ms: performance.now() - t0, timings});
   return dispatch;
 }
 

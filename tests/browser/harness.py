@@ -22,19 +22,21 @@ def find_chromium():
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    cache_control = "no-store"   # tests: each sees this build, nothing stale
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME}
 
     def log_message(self, *args):
         pass
 
     def end_headers(self):
-        self.send_header("Cache-Control", "no-store")   # each test sees this build, nothing stale
+        self.send_header("Cache-Control", self.cache_control)
         super().end_headers()
 
 
-def serve(directory):
+def serve(directory, cache_control="no-store"):
     """A threaded static server on a free 127.0.0.1 port; returns (server, base_url)."""
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(directory)))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(
+        type("Handler", (QuietHandler,), {"cache_control": cache_control}), directory=str(directory)))
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, f"http://127.0.0.1:{srv.server_address[1]}/"
