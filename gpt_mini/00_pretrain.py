@@ -29,9 +29,9 @@ STAGE = "00_pretrain"
 class PretrainConfig:
     model: GPTConfig = GPTConfig(vocab_size=world.tokenizer().vocab_size, block_size=64,
                                  n_layer=4, n_head=4, n_embd=96)
-    train: TrainConfig = TrainConfig(steps=2000, batch_size=32, lr=2e-3, warmup=100, min_lr_ratio=0.05)
+    train: TrainConfig = TrainConfig(steps=3000, batch_size=32, lr=2e-3, warmup=100, min_lr_ratio=0.05)
     corpus: world.CorpusConfig = world.CorpusConfig()
-    snapshots: tuple = (0, 100, 300, 800, 2000)     # steps at which the model is saved and scored
+    snapshots: tuple = (0, 100, 300, 1000, 3000)    # steps at which the model is saved and scored
     curve_every: int = 10                            # train loss logged every this many steps
     eval_batches: int = 20
     grammar_samples: int = 60
@@ -74,7 +74,7 @@ def eval_batches(data, config, n, seed=1234):
 
 def unigram_loss(train, val, vocab_size):
     """Cross-entropy of the best model that ignores context: the bar "learning anything" must clear."""
-    counts = np.bincount(train, minlength=vocab_size) + 1.0
+    counts = np.bincount(train.astype(np.intp), minlength=vocab_size) + 1.0   # intp: wasm32 refuses int64 here
     logp = np.log(counts / counts.sum())
     return float(-logp[val].mean())
 

@@ -117,7 +117,7 @@ class CorpusConfig:
 
 def _document(rng, world, held_out, split):
     """One line of text: a few sentences of one kind (facts, prose, sums, or a quiz page of questions)."""
-    kind = rng.choices(("facts", "prose", "sums", "quiz", "mixed"), weights=(3, 3, 3, 1, 2))[0]
+    kind = rng.choices(("facts", "prose", "sums", "quiz", "mixed"), weights=(2, 3, 5, 1, 2))[0]
     n = rng.randint(3, 6)
     sentences = []
     for _ in range(n):

@@ -1,0 +1,77 @@
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gpt_mini import checkpoint, world
+
+pretrain = importlib.import_module("gpt_mini.00_pretrain")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pretrain")
+    pretrain.main(["--quick", "--out", str(out)])
+    return out, json.loads((out / "results" / "00_pretrain.json").read_text())
+
+
+def test_quick_run_beats_the_unigram_baseline_by_far(quick_run):
+    _, results = quick_run
+    losses = [s["val_loss"] for s in results["snapshots"]]
+    assert losses[0] == pytest.approx(results["baselines"]["uniform"], abs=0.1)   # untrained: near uniform
+    assert losses[-1] < results["baselines"]["unigram"] - 0.7
+    assert losses == sorted(losses, reverse=True)
+
+
+def test_quick_run_writes_loadable_snapshots_and_a_complete_results_file(quick_run):
+    out, results = quick_run
+    assert [s["step"] for s in results["snapshots"]] == list(pretrain.QUICK.snapshots)
+    for snap in results["snapshots"]:
+        config, tok, params, meta = checkpoint.load(out / "checkpoints" / snap["checkpoint"])
+        assert config == pretrain.QUICK.model and meta["step"] == snap["step"]
+        assert set(snap["accuracy"]) == {"city", "pet", "job", "sums", "grammar"}
+        assert len(snap["samples"]["questions"]) == len(world.question_probes())
+    assert results["final"] == results["snapshots"][-1]
+    assert results["curve"][0][0] == pretrain.QUICK.curve_every
+
+
+def test_batches_are_shifted_windows():
+    data = np.arange(100)
+    idx, targets, mask = pretrain.get_batch(data, 8, 4, np.random.default_rng(0))
+    assert idx.shape == targets.shape == (4, 8) and mask is None
+    np.testing.assert_array_equal(targets, idx + 1)
+
+
+def test_same_seed_same_training():
+    cfg = pretrain.QUICK
+    train_ids, _ = pretrain.encode_corpus(cfg)
+    from gpt_mini.model import GPT
+    from gpt_mini.train import TrainState, train_step
+
+    def losses():
+        state = TrainState(GPT(cfg.model, seed=0).params)
+        rng = np.random.default_rng(0)
+        return [train_step(state, pretrain.get_batch(train_ids, cfg.model.block_size, 8, rng), cfg.model,
+                           cfg.train)[1]["loss"] for _ in range(3)]
+    assert losses() == losses()
+
+
+def test_committed_results_match_the_committed_checkpoint():
+    """The shipped results file describes the shipped checkpoint: re-score it and compare."""
+    results_path = ROOT / "results" / "00_pretrain.json"
+    if not results_path.exists():
+        pytest.fail("results/00_pretrain.json is missing: run `python -m gpt_mini.00_pretrain`")
+    results = json.loads(results_path.read_text())
+    config, _, params, meta = checkpoint.load(ROOT / "checkpoints" / "00_pretrain.npz")
+    cfg = pretrain.LESSON
+    assert config == cfg.model and meta["step"] == cfg.train.steps
+    _, val_ids = pretrain.encode_corpus(cfg)
+    batches = pretrain.eval_batches(val_ids, cfg, cfg.eval_batches)
+    from gpt_mini.train import mean_loss
+    assert mean_loss(params, config, batches) == pytest.approx(results["final"]["val_loss"], rel=1e-5)
+    probes = world.fact_probes()
+    city = np.mean([pretrain.complete(params, config, p).strip(" .") == a for r, p, a in probes if r == "city"])
+    assert city == pytest.approx(results["final"]["accuracy"]["city"])
