@@ -50,7 +50,8 @@ def train_step(state, batch, config, hp, loss_fn=next_token_loss):
     loss, grads, extra = loss_fn(state.params, batch, config)
     grad_norm = clip_grad_norm(grads, hp.grad_clip) if hp.grad_clip else None
     lr = lr_at(state.step, hp.lr, hp.steps, hp.warmup, hp.min_lr_ratio)
-    adamw_step(state.params, grads, state.opt, lr, AdamWConfig(lr=hp.lr, weight_decay=hp.weight_decay))
+    # the step size is the schedule's `lr`; AdamWConfig carries only the betas, eps and weight decay here
+    adamw_step(state.params, grads, state.opt, lr, AdamWConfig(weight_decay=hp.weight_decay))
     state.step += 1
     return state, {"step": state.step, "loss": float(loss), "grad_norm": grad_norm, "lr": lr, **extra}
 
