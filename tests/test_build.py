@@ -252,11 +252,17 @@ def test_draft_lesson_and_index(fixture_site):
     text = " ".join(index.text)
     assert "In preparation" in text
     stages = [a for t, a in index.tags if t == "li" and "stage" in a.get("class", "").split()]
-    assert len(stages) == 5 and all(a.get("tabindex") == "0" for a in stages)
-    for adds in ("chat template", "loss mask", "loss does not change", "π_ref", "pairs", "closed-form loss",
-                 "rollouts", "KL anchor", "P(text)"):
+    assert len(stages) == 5
+    # what each arrow adds is text on the page (not a title attribute), and so is why each stage exists
+    for adds in ("+ chat template", "+ loss mask", "+ reasoning data", "(no loss change)", "+ π", "+ pairs",
+                 "+ closed-form", "+ rollouts", "+ KL anchor", "next character of raw text", "closed-form loss"):
         assert adds in text, adds
-    assert "model.py" in text and "same architecture" in text.lower()
+    assert not [a for t, a in index.tags if "title" in a and t != "title"], "no tooltip-only text"
+    whys = {a["id"] for t, a in index.tags if "stage-why" in a.get("class", "").split()}
+    assert whys == {f"why-{k}" for k in ("pretrain", "sft", "cot", "dpo", "rlvr")}
+    assert "model.py" in text and "same architecture" in text.lower() and "only the data and the loss change" in text.lower()
+    # the fixture has no lesson named like a stage: the boxes are not links
+    assert not [a for t, a in index.tags if t == "a" and "stage-box" in a.get("class", "")]
     assert "min read" in text and "of reading" in text
 
 
@@ -574,6 +580,15 @@ def test_real_site_pages_exist_and_links_resolve(real_site):
             assert (real_site / "widgets" / f"{js.stem}.html").is_file()
     assert (real_site / "pyodide" / build.NUMPY_WHEEL).is_file()
     assert_links_resolve(real_site, allow_cdn=False)
+
+
+def test_real_index_pipeline_links_each_stage_to_its_lesson(real_site):
+    index = page(real_site, "index.html")
+    boxes = {a["aria-describedby"]: a["href"] for t, a in index.tags if t == "a" and "stage-box" in a.get("class", "")}
+    for key in ("pretrain", "sft", "cot", "dpo", "rlvr"):
+        lesson = next((p.stem for p in (REPO / "lessons").glob(f"[0-9][0-9]-{key}.md")), None)
+        if lesson:
+            assert boxes[f"why-{key}"] == f"./{lesson}.html", key
 
 
 def test_real_code_listings_equal_the_source(real_site):
