@@ -19,50 +19,12 @@ const RESULTS = {path: "/data/results/00_pretrain.json", url: "results/00_pretra
 const fmtLr = (v) => (v >= 0.1 ? +v.toPrecision(2) : v.toExponential(1).replace("e-", "e−").replace(".0e", "e"));
 const pct = (p) => (p >= 0.1 ? (100 * p).toFixed(0) : (100 * p).toFixed(1)) + "%";
 
-const STYLE = `
-.w-pretrain .w-prompt-row { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1.4fr); gap: 0.35rem 1.25rem; }
-.w-pretrain .w-field-text { grid-template-areas: "label" "input"; grid-template-columns: 1fr; }
-.w-pretrain .w-field-text > input { grid-area: input; font: inherit; font-family: var(--font-mono, monospace); width: 100%;
-  color: var(--w-fg); background: var(--w-bg); border: 1px solid var(--w-border); border-radius: 6px; padding: 0.3rem 0.5rem; min-height: 2.25rem; }
-.w-pretrain .w-actions { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin: 0.25rem 0 0.5rem; }
-.w-pretrain .w-actions .w-primary { background: var(--w-accent); color: var(--w-bg); border-color: var(--w-accent); font-weight: 600; min-width: 6rem; }
-.w-pretrain .w-progressline { color: var(--w-muted); font-size: 0.85rem; font-variant-numeric: tabular-nums; }
-.w-pretrain .w-panels { display: grid; grid-template-columns: repeat(auto-fit, minmax(17rem, 1fr)); gap: 0.5rem 1.5rem; }
-.w-pretrain .w-panel { min-width: 0; }
-.w-pretrain h4 { font-size: 0.9rem; margin: 0.5rem 0 0.25rem; font-weight: 600; }
-.w-pretrain .w-dist { list-style: none; margin: 0; padding: 0; }
-.w-pretrain .w-dist li { display: grid; grid-template-columns: 2.2rem minmax(0, 1fr) 3.2rem; align-items: center; gap: 0.4rem; height: 1.45rem; }
-.w-pretrain .w-char { font-family: var(--font-mono, monospace); font-weight: 600; text-align: center; background: var(--w-code-bg);
-  border-radius: 3px; line-height: 1.3rem; }
-.w-pretrain .w-track { height: 0.9rem; background: var(--w-code-bg); border-radius: 2px; overflow: hidden; }
-.w-pretrain .w-fill { display: block; height: 100%; background: var(--w-c1); transition: width 0.2s ease-out; min-width: 1px; }
-.w-pretrain .w-snapdist .w-fill { background: var(--w-c3); }
-.w-pretrain .w-p { font-variant-numeric: tabular-nums; text-align: right; font-size: 0.82rem; }
-.w-pretrain .w-dist.w-stale { opacity: 0.4; }
-.w-pretrain .w-greedy { font-family: var(--font-mono, monospace); font-size: 0.88rem; overflow-wrap: anywhere; margin: 0.4rem 0; }
-.w-pretrain .w-greedy .w-given { color: var(--w-muted); }
-.w-pretrain .w-greedy mark { background: none; color: var(--w-accent-2); font-weight: 600; }
-.w-pretrain .w-note { color: var(--w-muted); font-size: 0.85rem; margin: 0.3rem 0; }
-.w-pretrain .w-bad-prompt { color: var(--w-bad); }
-.w-pretrain .w-diverged { border-left: 4px solid var(--w-bad); background: var(--w-code-bg); padding: 0.4rem 0.75rem; border-radius: 4px; margin: 0.5rem 0; }
-.w-pretrain .w-diverged p { margin: 0.3rem 0; }
-.w-pretrain .w-stalled { border-left: 4px solid var(--w-warn); padding-left: 0.6rem; color: var(--w-fg); }
-.w-pretrain .w-stalled[hidden], .w-pretrain .w-diverged[hidden] { display: none; }
-.w-pretrain .w-snap { border-top: 1px solid var(--w-border); margin-top: 0.75rem; padding-top: 0.5rem; }
-.w-pretrain .w-snap .w-field { max-width: 32rem; }
-@media (prefers-reduced-motion: reduce) { .w-pretrain .w-fill { transition: none; } }
-@media (max-width: 40rem) { .w-pretrain .w-prompt-row { grid-template-columns: 1fr; } }
-`;
-
 registerWidget("pretrain", {
   title: "A char-level model learning what comes next",
   mount(root, api) {
     const {el} = api;
     const body = api.body;
     body.classList.add("w-pretrain");
-    if (!document.getElementById("w-pretrain-style")) {
-      document.head.append(el("style", {id: "w-pretrain-style", text: STYLE}));
-    }
     const data = root.dataset;   // what tests read: exactly what Python returned
 
     body.append(el("p", {class: "w-note", text:
