@@ -96,7 +96,7 @@ registerWidget("pretrain", {
     // ------------------------------------------------------------------ the full run's snapshots
     const snapBox = el("section", {class: "w-snap", "aria-label": "Snapshots of the full run"});
     body.append(snapBox);
-    snapBox.append(el("h4", {text: "The full-size run, snapshot by snapshot"}));
+    snapBox.append(el("h3", {text: "The full-size run, snapshot by snapshot"}));
     const snapNote = el("p", {class: "w-note", text: "Loading the full run's snapshots…"});
     snapBox.append(snapNote);
     const snapId = "w-pretrain-snap-" + Math.random().toString(36).slice(2, 8);
@@ -373,7 +373,7 @@ registerWidget("pretrain", {
 
     // ------------------------------------------------------------------ a distribution, drawn as labelled bars
     function distributionView(parent, cls, heading) {
-      const h = el("h4", {text: heading});
+      const h = el("h3", {text: heading});
       const problem = el("p", {class: "w-note w-bad-prompt", hidden: true});
       const list = el("ol", {class: `w-dist ${cls}`, "aria-hidden": "true"});   // the table below is the text version
       const greedy = el("p", {class: "w-greedy"});
