@@ -613,12 +613,12 @@ export function registerWidget(name, def) {
 
 function init() {
   const roots = [...document.querySelectorAll("[data-widget]")];
-  if (!roots.length) return;
-  // The widgets' own stylesheet travels with the runtime, so a page template needs only the script tag.
-  const css = new URL("widgets/widgets.css", import.meta.url).href;
-  if (![...document.styleSheets].some((s) => s.href === css)) {
-    document.head.append(el("link", {rel: "stylesheet", href: css}));
+  if (!roots.length) {
+    // Started early for a page whose widgets turned out to be missing: nothing will ever call Python.
+    if (worker) { worker.terminate(); worker = null; }
+    return;
   }
+  loadWidgetCss();
   const seen = new Map();
   for (const root of roots) {
     const name = root.dataset.widget;
@@ -626,7 +626,9 @@ function init() {
     seen.set(name, n);
     hosts.push(new Host(root, n === 1 ? name : `${name}-${n}`));   // two of a kind get separate hash keys
   }
-  startWorker();
+  // A widget script that ran before the page was parsed has registered already: mount it now.
+  for (const h of hosts) if (definitions.has(h.name)) h.mount(definitions.get(h.name));
+  if (!worker) startWorker();
   // Module scripts have all run by `load`: a widget still without code will never get any.
   window.addEventListener("load", () => {
     for (const h of hosts) {
@@ -639,4 +641,21 @@ function init() {
   });
 }
 
-init();
+/** The widgets' own stylesheet travels with the runtime, so a page template needs only the script tag. */
+function loadWidgetCss() {
+  const css = new URL("widgets/widgets.css", import.meta.url).href;
+  if (![...document.querySelectorAll("link[rel=stylesheet]")].some((l) => l.href === css)) {
+    document.head.append(el("link", {rel: "stylesheet", href: css}));
+  }
+}
+
+// Pages load this module `async`, so it usually runs while the HTML is still being parsed (a long lesson takes a
+// few hundred ms): start Python and fetch the widget CSS right away, and find the widgets once the page is parsed.
+// Loaded as a plain (deferred) module, or imported later, it finds the page parsed and does it all at once.
+if (document.readyState === "loading") {
+  startWorker();
+  loadWidgetCss();
+  document.addEventListener("DOMContentLoaded", init, {once: true});
+} else {
+  init();
+}
