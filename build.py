@@ -596,8 +596,13 @@ def protect_math(text: str, start_line: int, stash: Stash, lesson: Lesson) -> st
                 out.append("$")
                 i += 1
             else:
-                out.append(stash.inline(convert_math(text[i + 1:close], False, lesson, line_at(i))))
-                i = close + 1
+                mathml = convert_math(text[i + 1:close], False, lesson, line_at(i))
+                # keep the punctuation that follows a formula on its line ("$T$," must not break before ",")
+                punct = re.match(r"[.,;:!?)\]’”'\"]*", text[close + 1:]).group()
+                if punct:
+                    mathml = f'<span class="math-nb">{mathml}{html.escape(punct, quote=False)}</span>'
+                out.append(stash.inline(mathml))
+                i = close + 1 + len(punct)
         else:
             out.append(c)
             i += 1
@@ -654,7 +659,9 @@ def render_lesson_body(lesson: Lesson, src: Sources) -> None:
         else:
             parts.append(protect_math(seg.text, seg.line, stash, lesson))
     md = markdown_converter()
-    lesson.html = stash.restore(md.convert("".join(parts)))
+    # the "#" permalink stays clickable but out of the heading's spoken name and out of the tab order
+    lesson.html = stash.restore(md.convert("".join(parts))).replace(
+        'class="headerlink"', 'class="headerlink" aria-hidden="true" tabindex="-1"')
     lesson.toc = restore_toc(md.toc_tokens, stash)
     lesson.words = len(re.findall(r"[\w’']+", TextOnly.of(lesson.html)))
     lesson.used_widgets = list(dict.fromkeys(used))
