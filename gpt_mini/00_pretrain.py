@@ -136,7 +136,12 @@ def run(cfg, out_dir, progress=True):
         "config": {"model": cfg.model.to_dict(), "train": asdict(cfg.train), "corpus": asdict(cfg.corpus)},
         "params": model.num_params(),
         "corpus": {"train_chars": int(len(train_ids)), "val_chars": int(len(val_ids)),
-                   "vocab_size": tok.vocab_size},
+                   "vocab_size": tok.vocab_size, "alphabet_size": len(tok.chars),
+                   "special_tokens": len(tok.specials)},
+        "eval": {"fact_probes_per_relation": len(world.NAMES), "sum_probes": len(world.sum_probes()),
+                 "grammar_samples": cfg.grammar_samples, "eval_batches": cfg.eval_batches},
+        # the browser widget's smaller config, so the lesson can cite it instead of typing it
+        "widget": {"model": WIDGET.model.to_dict(), "train": asdict(WIDGET.train)},
         "baselines": {"uniform": math.log(tok.vocab_size),
                       "unigram": unigram_loss(train_ids, val_ids, tok.vocab_size)},
         "curve": [], "snapshots": [],
