@@ -31,7 +31,7 @@ class PretrainConfig:
                                  n_layer=4, n_head=4, n_embd=96)
     train: TrainConfig = TrainConfig(steps=3000, batch_size=32, lr=2e-3, warmup=100, min_lr_ratio=0.05)
     corpus: world.CorpusConfig = world.CorpusConfig()
-    snapshots: tuple = (0, 100, 300, 1000, 3000)    # steps at which the model is saved and scored
+    snapshots: tuple = (0, 100, 300, 1000, 2000, 3000)   # steps at which the model is saved and scored
     curve_every: int = 10                            # train loss logged every this many steps
     eval_batches: int = 20
     grammar_samples: int = 60
