@@ -92,12 +92,14 @@ def complete(params, config, prompt, max_new=12, stop="."):
 def score(params, config, cfg, batches, seed=0):
     """Validation loss, per-category accuracy, and samples, for one set of params."""
     tok = world.tokenizer()
-    acc = {}
-    for relation in world.FACT_TEMPLATES:
-        probes = [(p, a) for rel, p, a in world.fact_probes() if rel == relation]
-        acc[relation] = float(np.mean([complete(params, config, p).strip(" .") == a for p, a in probes]))
-    sums = world.sum_probes()
-    acc["sums"] = float(np.mean([complete(params, config, p).strip(" .") == a for p, a in sums]))
+    # each probe is decoded once; its completion feeds both the accuracy and the quoted samples
+    facts = [(rel, {"prompt": p, "completion": complete(params, config, p), "answer": a})
+             for rel, p, a in world.fact_probes()]
+    sums = [{"prompt": p, "completion": complete(params, config, p), "answer": a} for p, a in world.sum_probes()]
+    right = lambda probe: probe["completion"].strip(" .") == probe["answer"]
+    acc = {relation: float(np.mean([right(f) for rel, f in facts if rel == relation]))
+           for relation in world.FACT_TEMPLATES}
+    acc["sums"] = float(np.mean([right(s) for s in sums]))
     # grammar: sample sentences that start like the grammar's and check that the grammar could produce them
     sentences = []
     for i in range(cfg.grammar_samples):
@@ -108,9 +110,8 @@ def score(params, config, cfg, batches, seed=0):
         "val_loss": mean_loss(params, config, batches),
         "accuracy": acc,
         "samples": {
-            "facts": [{"prompt": p, "completion": complete(params, config, p), "answer": a}
-                      for _, p, a in world.fact_probes()[:6]],
-            "sums": [{"prompt": p, "completion": complete(params, config, p), "answer": a} for p, a in sums[:6]],
+            "facts": [f for _, f in facts[:6]],
+            "sums": sums[:6],
             "sentences": sentences[:6],
             "questions": [{"prompt": q, "continuation": complete(params, config, q, max_new=48, stop="\n")}
                           for q in world.question_probes()],
