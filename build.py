@@ -816,11 +816,14 @@ def pygments_css() -> str:
 # Write: files into a fresh directory, then check every link, then swap it in.
 # ----------------------------------------------------------------------------------------------------------------
 
+def skipped(name: str) -> bool:
+    """A cache, bytecode or dot-file name that never ships."""
+    return name in SKIP_NAMES or name.endswith(".pyc") or name.startswith(".")
+
+
 def copy_tree(src: Path, dst: Path) -> None:
     """copytree without caches and editor droppings."""
-    shutil.copytree(src, dst, dirs_exist_ok=True,
-                    ignore=lambda d, names: [n for n in names if n in SKIP_NAMES or n.endswith(".pyc")
-                                             or n.startswith(".")])
+    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=lambda d, names: [n for n in names if skipped(n)])
 
 
 def pack_python(root: Path, dest: Path) -> None:
@@ -829,8 +832,7 @@ def pack_python(root: Path, dest: Path) -> None:
     for top in ("gpt_mini", "widgets"):
         base = root / top
         if base.is_dir():
-            files += [p for p in base.rglob("*") if p.is_file() and not (set(p.relative_to(root).parts) & SKIP_NAMES)
-                      and p.suffix != ".pyc" and not any(s.startswith(".") for s in p.relative_to(root).parts)]
+            files += [p for p in base.rglob("*") if p.is_file() and not any(map(skipped, p.relative_to(root).parts))]
     dest.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(dest, "w") as zf:
         for p in sorted(files, key=lambda p: p.relative_to(root).as_posix()):
