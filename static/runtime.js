@@ -403,7 +403,7 @@ class Host {
        *  files {"/abs/path": url relative to the site root} are fetched into Python's filesystem first. */
       call: (fn, args, opts = {}) => host.call(fn, args, opts),
       /** A caller where only the newest request matters (knob-driven updates): at most one call in flight
-       *  plus one waiting; a superseded request resolves to STALE instead of running. */
+       *  plus one waiting; a superseded request resolves to STALE instead of running. (args, opts) as `call`. */
       latest: (fn) => host.latest(fn),
       /** "busy" holds the busy state until "ready"; "error" shows the message; "ready" clears both. */
       setStatus: (status, message) => host.setStatus(status, message),
@@ -442,11 +442,11 @@ class Host {
       const job = waiting;
       waiting = null;
       running = true;
-      this.call(fn, job.args).then(job.resolve, job.reject).finally(() => { running = false; pump(); });
+      this.call(fn, job.args, job.opts).then(job.resolve, job.reject).finally(() => { running = false; pump(); });
     };
-    return (args) => new Promise((resolve, reject) => {
+    return (args, opts) => new Promise((resolve, reject) => {
       if (waiting) waiting.resolve(STALE);
-      waiting = {args, resolve, reject};
+      waiting = {args, opts, resolve, reject};
       pump();
     });
   }

@@ -320,21 +320,7 @@ registerWidget("pretrain", {
     });
 
     // ------------------------------------------------------------------ snapshots
-    // Like api.latest, with the checkpoint's file riding along: only the newest scrub position is computed.
-    let snapRunning = false, snapWaiting = null;
-    const snapLatest = (args, opts) => new Promise((resolve, reject) => {
-      if (snapWaiting) snapWaiting.resolve(STALE);
-      snapWaiting = {args, opts, resolve, reject};
-      const pump = () => {
-        if (snapRunning || !snapWaiting) return;
-        const job = snapWaiting;
-        snapWaiting = null;
-        snapRunning = true;
-        api.call("snapshot", job.args, job.opts).then(job.resolve, job.reject)
-          .finally(() => { snapRunning = false; pump(); });
-      };
-      pump();
-    });
+    const snapLatest = api.latest("snapshot");   // only the newest scrub position is computed
     async function refreshSnapshot(k) {
       if (!snapList.length) return;
       let i = snapList.findIndex((s) => s.step === k.snapshot);
