@@ -10,6 +10,7 @@ same way: a second tiny trace with a probe config whose dimensions are all disti
 JSON in, JSON out, no DOM: `compute(**knobs)` for the widget, `presets()` for its preset menu.
 """
 
+import functools
 import re
 import time
 
@@ -148,6 +149,16 @@ COMPONENTS = [
 ]
 
 
+@functools.cache
+def _probe():
+    """Per traced name (block prefix dropped): its symbolic shape and its dtype, from one tiny float32 trace.
+    The probe config never changes, so this is traced once, not on every `compute`."""
+    probe_cfg = GPTConfig(vocab_size=_PROBE["vocab_size"], block_size=_PROBE["block_size"], n_layer=1,
+                          n_head=_PROBE["n_head"], n_embd=_PROBE["n_embd"])
+    probed = _trace_shapes(probe_cfg, _PROBE["T"], np.float32)
+    return ({_block_key(n)[1]: _symbolic(s) for n, s, _ in probed}, {_block_key(n)[1]: d for n, _, d in probed})
+
+
 def _problem(text):
     knobs = [k for k in KNOBS if re.search(rf"(?<![A-Za-z_]){re.escape(k)}(?![A-Za-z_])", text)]
     if "divisible" in text:
@@ -181,18 +192,14 @@ def compute(B=4, T=32, block_size=64, n_embd=64, n_head=4, n_layer=2, vocab_size
     except ValueError as e:
         return {**_problem(str(e)), "knobs": knobs}
 
-    probe_cfg = GPTConfig(vocab_size=_PROBE["vocab_size"], block_size=_PROBE["block_size"], n_layer=1,
-                          n_head=_PROBE["n_head"], n_embd=_PROBE["n_embd"])
-    probed = _trace_shapes(probe_cfg, _PROBE["T"], np.float32)
-    probe = {_block_key(n)[1]: _symbolic(s) for n, s, _ in probed}
-    dtypes = {_block_key(n)[1]: d for n, _, d in probed}
+    probe, dtypes = _probe()
 
     def row(name, shape):
         key = _block_key(name)[1]
         dtype = dtypes.get(key, "float32")
         real = [B if (i == 0 and d == 0) else int(d) for i, d in enumerate(shape)]
         numel = int(np.prod(real, dtype=np.int64)) if real else 1
-        return {"name": name, "key": key, "shape": real, "symbolic": probe.get(key, [str(d) for d in real]),
+        return {"name": name, "key": key, "shape": real, "symbolic": list(probe.get(key, [str(d) for d in real])),
                 "meaning": MEANING.get(key, ""), "numel": numel, "dtype": dtype,
                 "mb": numel * np.dtype(dtype).itemsize / 1e6}
 
