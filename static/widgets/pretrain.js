@@ -158,7 +158,11 @@ registerWidget("pretrain", {
     const sameRun = (k) => session && session.lr === k.lr && session.steps === k.steps && session.seed === k.seed;
 
     async function newSession(k) {
-      const r = await api.call("start", {lr: k.lr, steps: k.steps, seed: k.seed, prompt: k.prompt});
+      useSession(await api.call("start", {lr: k.lr, steps: k.steps, seed: k.seed, prompt: k.prompt}), k);
+    }
+
+    /** Adopt the untrained model a `start` call returned for knobs k. */
+    function useSession(r, k) {
       session = {id: r.session, lr: k.lr, steps: k.steps, seed: k.seed};
       data.session = String(r.session);
       baselines = r.baselines;
@@ -167,7 +171,6 @@ registerWidget("pretrain", {
       drawCurve();
       dist.draw(r.dist);
       data.dist = JSON.stringify(r.dist);
-      return r;
     }
 
     async function trainLoop() {
@@ -267,13 +270,7 @@ registerWidget("pretrain", {
           const gen = generation;
           const r = await startLatest({lr: k.lr, steps: k.steps, seed: k.seed, prompt: k.prompt});
           if (r === STALE || gen !== generation) return;
-          session = {id: r.session, lr: k.lr, steps: k.steps, seed: k.seed};
-          data.session = String(r.session);
-          baselines = r.baselines;
-          losses = [];
-          drawCurve();
-          dist.draw(r.dist);
-          data.dist = JSON.stringify(r.dist);
+          useSession(r, k);
           showProgress();
         }
       } catch (e) { pyOnly(e); }
