@@ -297,10 +297,11 @@ registerWidget("pretrain", {
     }
 
     let presets = [];
+    const runKey = (k) => JSON.stringify([k.lr, k.steps, k.seed]);
     let lastRunKnobs = null;
     api.knobs.on((k, source) => {
       showLr(k);
-      const runKnobs = JSON.stringify([k.lr, k.steps, k.seed]);
+      const runKnobs = runKey(k);
       if (runKnobs !== lastRunKnobs) {
         lastRunKnobs = runKnobs;
         runKnobsChanged();
@@ -398,7 +399,8 @@ registerWidget("pretrain", {
     }
 
     // ------------------------------------------------------------------ start
-    showLr(api.knobs.get());
+    const k0 = api.knobs.get();
+    showLr(k0);
     setTrainStatus("idle");
     showProgress();
     api.call("info").then((r) => {
@@ -407,8 +409,8 @@ registerWidget("pretrain", {
       presetSelect.setOptions([{value: null, label: "Custom"}, ...presets.map((p) => ({value: p, label: `“${p}”`}))]);
       syncPrompt(api.knobs.get());
     }, () => {});
-    lastRunKnobs = JSON.stringify([api.knobs.get().lr, api.knobs.get().steps, api.knobs.get().seed]);
-    refreshPrompt(api.knobs.get());
+    lastRunKnobs = runKey(k0);
+    refreshPrompt(k0);
     chartReady.catch(() => {});
     loadSnapshots();
   },
