@@ -4,8 +4,9 @@
 - `browser`    session: one Chromium for the whole run.
 - `open_page`  function: a factory of fresh, watched pages (own context); teardown asserts the page logged no
                console error, threw no uncaught exception and asked for nothing outside 127.0.0.1.
-- `booted`     module: one watched page per widget page, booted once and shared by a module's tests (Python
-               takes seconds to start; the tests restore the knobs with Reset instead of reloading).
+- `booted`     module, defined by each widget's test module (not here): one watched page per widget page, booted
+               once and shared by that module's tests (Python takes seconds to start; the tests restore the knobs
+               with Reset instead of reloading).
 Without Chromium the tests skip locally and fail under CI=true.
 """
 import os
