@@ -100,7 +100,7 @@ def pick_value(rng, control):
 
 
 def fuzz(watched, widget, rounds=None, seed=None, timeout_ms=15_000, reset_every=None):
-    """Drive `widget` on `watched.page` (a booted conftest.Watched) through random knob settings; return a Report.
+    """Drive `widget` on `watched.page` (a booted harness.Watched) through random knob settings; return a Report.
 
     Raises AssertionError naming seed, round and settings on the first hang, unexplained error or page error."""
     page = watched.page
