@@ -3,9 +3,10 @@
 Read top to bottom, this file is its own table of contents:
 
     1. GPTConfig, param_shapes, init_params      what the model is made of
-    2. op pairs: *_forward / *_backward          embedding, linear, layernorm, gelu, attention, cross-entropy
+    2. op pairs: *_forward / *_backward          embedding, linear, layernorm, gelu, attention, log-prob, nll
     3. block_forward / block_backward            one pre-norm transformer block
-    4. forward / backward / loss_and_grads       the whole network
+    4. forward / backward, token_logps,          the whole network, and the log-probs every stage's loss
+       loss_and_grads                            is a function of
     5. GPT                                       a small object holding config + params
     6. to_hf_state_dict / from_hf_state_dict     names and shapes of Hugging Face's GPT2LMHeadModel
 
@@ -205,29 +206,43 @@ def attention_backward(dout, cache):
     return dx, dw_attn, db_attn, dw_proj, db_proj
 
 
-def cross_entropy_forward(logits, targets, mask=None):
-    """Mean of -log p(target) over the positions where mask is true."""
-    B, T, V = logits.shape
+def logprob_forward(logits, targets):
+    """log p(target) at every position: the one quantity every stage's loss is built from."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)                 # (B, T, V) exp can't overflow
+    logsm = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))  # (B, T, V) log-softmax
+    logp = np.take_along_axis(logsm, targets[..., None], axis=-1)[..., 0]  # (B, T)
+    return logp, (logsm, targets)
+
+
+def logprob_backward(dlogp, cache):
+    logsm, targets = cache
+    # d log p(y) / d logits = onehot(y) - softmax; written as -(softmax - onehot) so that a loss scaling
+    # dlogp by -1/n rounds exactly as the usual cross-entropy gradient (softmax - onehot) / n does
+    dlogits = np.exp(logsm)                                               # (B, T, V) softmax
+    np.put_along_axis(dlogits, targets[..., None],
+                      np.take_along_axis(dlogits, targets[..., None], axis=-1) - 1, axis=-1)
+    dlogits *= -np.asarray(dlogp)[..., None]                              # (B, T, V) chain rule, per position
+    return dlogits.astype(logsm.dtype, copy=False)
+
+
+def nll_forward(logp, mask=None):
+    """Mean of -log p over the positions where mask is true.
+
+    One mean over every selected token of the batch (as Hugging Face computes it), not a mean of per-sequence
+    means: a long answer counts for more tokens than a short one."""
     if mask is None:
-        mask = np.ones((B, T), dtype=bool)
-    mask = np.asarray(mask, dtype=bool)
+        mask = np.ones(logp.shape, dtype=bool)
+    mask = np.asarray(mask, dtype=bool)                                   # (B, T)
     n = int(mask.sum())
     if n == 0:
         raise ValueError("loss mask selects no position: nothing to learn from")
-    shifted = logits - logits.max(axis=-1, keepdims=True)                 # (B, T, V)
-    logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))  # (B, T, V) log-softmax
-    nll = -np.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]  # (B, T)
-    loss = (nll * mask).sum() / n
-    return loss, (logp, targets, mask, n)
+    loss = -(logp * mask).sum() / n
+    return loss, (mask, n)
 
 
-def cross_entropy_backward(cache):
-    logp, targets, mask, n = cache
-    dlogits = np.exp(logp)                                                # (B, T, V) softmax
-    np.put_along_axis(dlogits, targets[..., None],
-                      np.take_along_axis(dlogits, targets[..., None], axis=-1) - 1, axis=-1)
-    dlogits *= (mask / n)[..., None]                                      # masked positions get no gradient
-    return dlogits.astype(logp.dtype)
+def nll_backward(cache):
+    mask, n = cache
+    return -(mask / n)                                                    # (B, T) float64: exact 1/n
 
 
 # ----------------------------------------------------------------------------- 3. one transformer block
@@ -318,16 +333,32 @@ def backward(dlogits, cache, params, config):
     return {name: grads[name] for name in params}                        # same order as params
 
 
-def loss_and_grads(params, idx, targets, config, mask=None):
-    """Mean next-token cross-entropy over masked positions and its gradient for every parameter."""
-    logits, cache = forward(params, idx, config)
+def token_logps(params, idx, targets, config):
+    """log p(targets[b, t] | idx[b, :t+1]) for every position, (B, T), and the cache to differentiate it.
+
+    Every stage's loss is a function of these numbers; its gradient with respect to them goes back through
+    `token_logps_backward`, so the network's backward is the same for pretraining, SFT, DPO and GRPO."""
+    logits, cache = forward(params, idx, config)                         # (B, T, V)
     targets = check_idx(targets, config)
     if targets.shape != logits.shape[:2]:
         raise ValueError(f"targets shape {targets.shape} must match idx shape {logits.shape[:2]}")
-    if mask is not None and np.shape(mask) != targets.shape:
-        raise ValueError(f"mask shape {np.shape(mask)} must match targets shape {targets.shape}")
-    loss, ce = cross_entropy_forward(logits, targets, mask)
-    grads = backward(cross_entropy_backward(ce), cache, params, config)
+    logp, lp = logprob_forward(logits, targets)                          # (B, T)
+    return logp, (cache, lp)
+
+
+def token_logps_backward(dlogp, cache, params, config):
+    """Gradients of every parameter, given dloss/dlogp (B, T) and token_logps' cache."""
+    fwd, lp = cache
+    return backward(logprob_backward(dlogp, lp), fwd, params, config)
+
+
+def loss_and_grads(params, idx, targets, config, mask=None):
+    """Mean next-token cross-entropy over masked positions and its gradient for every parameter."""
+    if mask is not None and np.shape(mask) != np.shape(targets):
+        raise ValueError(f"mask shape {np.shape(mask)} must match targets shape {np.shape(targets)}")
+    logp, cache = token_logps(params, idx, targets, config)              # (B, T)
+    loss, nll = nll_forward(logp, mask)
+    grads = token_logps_backward(nll_backward(nll), cache, params, config)
     return float(loss), grads
 
 

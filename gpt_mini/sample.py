@@ -42,3 +42,12 @@ def greedy(params, config, ids, max_new_tokens, stop_ids=()):
         if nxt in stop_ids:
             break
     return ids
+
+
+def complete(params, config, tokenizer, prompt, max_new=12, stop=".", start="\n"):
+    """Greedy continuation of a text prompt, up to `stop` or the end of the document (`start` opens one).
+
+    The prompt is read after `start`, so the model sees it as the beginning of a document, as in training."""
+    ids = tokenizer.encode(start + prompt)
+    out = tokenizer.decode(greedy(params, config, ids, max_new, stop_ids=tokenizer.encode(stop + start)))
+    return out[len(start + prompt):]
