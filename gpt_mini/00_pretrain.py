@@ -10,16 +10,16 @@ lesson is that this one objective, on enough text, buys grammar, facts and arith
 import argparse
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import checkpoint, world
-from .model import GPT, GPTConfig
-from .sample import generate, greedy
-from .train import TrainConfig, TrainState, mean_loss, train_step, use_heap_for_temporaries
+from .data import get_batch, unigram_loss
+from .model import GPT, GPTConfig, nll_backward, nll_forward, token_logps, token_logps_backward
+from .sample import complete, generate
+from .train import TrainConfig, TrainState, mean_loss, train, use_heap_for_temporaries
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "00_pretrain"
@@ -58,44 +58,36 @@ def encode_corpus(config):
     return np.array(tok.encode(train_text), np.int64), np.array(tok.encode(val_text), np.int64)
 
 
-def get_batch(data, block_size, batch_size, rng):
-    """Random windows of the token stream: inputs x and the same windows shifted by one as targets."""
-    starts = rng.integers(0, len(data) - block_size - 1, batch_size)
-    idx = np.stack([data[s:s + block_size] for s in starts])              # (B, T)
-    targets = np.stack([data[s + 1:s + block_size + 1] for s in starts])  # (B, T)
-    return idx, targets, None   # no mask: pretraining learns from every position
-
-
 def eval_batches(data, config, n, seed=1234):
     """A fixed set of validation batches, so every snapshot is scored on the same text."""
     rng = np.random.default_rng(seed)
     return [get_batch(data, config.model.block_size, config.train.batch_size, rng) for _ in range(n)]
 
 
-def unigram_loss(train, val, vocab_size):
-    """Cross-entropy of the best model that ignores context: the bar "learning anything" must clear."""
-    counts = np.bincount(train.astype(np.intp), minlength=vocab_size) + 1.0   # intp: wasm32 refuses int64 here
-    logp = np.log(counts / counts.sum())
-    return float(-logp[val].mean())
+# ----------------------------------------------------------------------------- the loss
+
+def pretrain_loss(params, batch, config):
+    """-mean over every position of log p(x_t+1 | x_<=t): next-token cross-entropy, no mask."""
+    idx, targets, mask = batch
+    logp, cache = token_logps(params, idx, targets, config)      # (B, T) log-prob of each next token
+    loss, nll = nll_forward(logp, mask)                          # mask is None: every position counts
+    return loss, token_logps_backward(nll_backward(nll), cache, params, config), {}
 
 
 # ----------------------------------------------------------------------------- what the model knows
 
-def complete(params, config, prompt, max_new=12, stop="."):
-    """Greedy continuation of a prompt, read at the start of a document, up to `stop`."""
-    tok = world.tokenizer()
-    ids = tok.encode("\n" + prompt)
-    out = tok.decode(greedy(params, config, ids, max_new, stop_ids=tok.encode(stop + "\n")))
-    return out[len(prompt) + 1:]
+def probe(params, config, prompt, max_new=12, stop="."):
+    """The model's greedy answer to a probe, read at the start of a document, up to `stop`."""
+    return complete(params, config, world.tokenizer(), prompt, max_new, stop)
 
 
 def score(params, config, cfg, batches, seed=0):
     """Validation loss, per-category accuracy, and samples, for one set of params."""
     tok = world.tokenizer()
     # each probe is decoded once; its completion feeds both the accuracy and the quoted samples
-    facts = [(rel, {"prompt": p, "completion": complete(params, config, p), "answer": a})
+    facts = [(rel, {"prompt": p, "completion": probe(params, config, p), "answer": a})
              for rel, p, a in world.fact_probes()]
-    sums = [{"prompt": p, "completion": complete(params, config, p), "answer": a} for p, a in world.sum_probes()]
+    sums = [{"prompt": p, "completion": probe(params, config, p), "answer": a} for p, a in world.sum_probes()]
     right = lambda probe: probe["completion"].strip(" .") == probe["answer"]
     acc = {relation: float(np.mean([right(f) for rel, f in facts if rel == relation]))
            for relation in world.FACT_TEMPLATES}
@@ -113,7 +105,7 @@ def score(params, config, cfg, batches, seed=0):
             "facts": [f for _, f in facts[:6]],
             "sums": sums[:6],
             "sentences": sentences[:6],
-            "questions": [{"prompt": q, "continuation": complete(params, config, q, max_new=48, stop="\n")}
+            "questions": [{"prompt": q, "continuation": probe(params, config, q, max_new=48, stop="\n")}
                           for q in world.question_probes()],
         },
     }
@@ -154,36 +146,14 @@ def run(cfg, out_dir, progress=True):
         checkpoint.save(out_dir / "checkpoints" / name, cfg.model, tok, state.params, meta={"step": step})
         results["snapshots"].append({"step": step, "train_loss": train_loss, "checkpoint": name, **scored})
 
-    bar = None
-    if progress:
-        from tqdm import tqdm   # native-only nicety; not needed in the browser
-        bar = tqdm(total=cfg.train.steps, desc="pretrain", unit="step")
-    tokens_per_step = cfg.train.batch_size * cfg.model.block_size
-    train_seconds, recent = 0.0, []
-    if 0 in cfg.snapshots:
-        snapshot(0, None)
-    for step in range(1, cfg.train.steps + 1):
-        batch = get_batch(train_ids, cfg.model.block_size, cfg.train.batch_size, rng)
-        t0 = time.perf_counter()
-        state, metrics = train_step(state, batch, cfg.model, cfg.train)
-        train_seconds += time.perf_counter() - t0
-        if not math.isfinite(metrics["loss"]):
-            raise FloatingPointError(f"loss became {metrics['loss']} at step {step}: lower the learning rate")
-        recent.append(metrics["loss"])
-        if step % cfg.curve_every == 0:
-            results["curve"].append([step, float(np.mean(recent))])
-            recent = []
-        if bar:
-            bar.update(1)
-            bar.set_postfix(loss=f"{metrics['loss']:.3f}", tok_s=f"{tokens_per_step * step / train_seconds:,.0f}")
-        if step in cfg.snapshots:
-            snapshot(step, metrics["loss"])
-    if bar:
-        bar.close()
+    history = train(state, lambda: get_batch(train_ids, cfg.model.block_size, cfg.train.batch_size, rng),
+                    cfg.model, cfg.train, pretrain_loss, curve_every=cfg.curve_every, snapshots=cfg.snapshots,
+                    on_snapshot=snapshot, progress="pretrain" if progress else None)
+    results["curve"] = history.curve
     checkpoint.save(out_dir / "checkpoints" / f"{STAGE}.npz", cfg.model, tok, state.params,
                     meta={"step": cfg.train.steps})
     results["final"] = results["snapshots"][-1]
-    results["tokens_per_second"] = tokens_per_step * cfg.train.steps / train_seconds
+    results["tokens_per_second"] = cfg.train.batch_size * cfg.model.block_size * cfg.train.steps / history.seconds
     (out_dir / "results" / f"{STAGE}.json").write_text(json.dumps(results, indent=1) + "\n")
     return results
 

@@ -1,13 +1,14 @@
-import importlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import gpt_mini
 from gpt_mini import checkpoint, world
+from gpt_mini.data import get_batch
 
-pretrain = importlib.import_module("gpt_mini.00_pretrain")
+pretrain = gpt_mini.stage("00_pretrain")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -38,13 +39,6 @@ def test_quick_run_writes_loadable_snapshots_and_a_complete_results_file(quick_r
     assert results["curve"][0][0] == pretrain.QUICK.curve_every
 
 
-def test_batches_are_shifted_windows():
-    data = np.arange(100)
-    idx, targets, mask = pretrain.get_batch(data, 8, 4, np.random.default_rng(0))
-    assert idx.shape == targets.shape == (4, 8) and mask is None
-    np.testing.assert_array_equal(targets, idx + 1)
-
-
 def test_same_seed_same_training():
     cfg = pretrain.QUICK
     train_ids, _ = pretrain.encode_corpus(cfg)
@@ -54,7 +48,7 @@ def test_same_seed_same_training():
     def losses():
         state = TrainState(GPT(cfg.model, seed=0).params)
         rng = np.random.default_rng(0)
-        return [train_step(state, pretrain.get_batch(train_ids, cfg.model.block_size, 8, rng), cfg.model,
+        return [train_step(state, get_batch(train_ids, cfg.model.block_size, 8, rng), cfg.model,
                            cfg.train)[1]["loss"] for _ in range(3)]
     assert losses() == losses()
 
@@ -73,5 +67,5 @@ def test_committed_results_match_the_committed_checkpoint():
     from gpt_mini.train import mean_loss
     assert mean_loss(params, config, batches) == pytest.approx(results["final"]["val_loss"], rel=1e-5)
     probes = world.fact_probes()
-    city = np.mean([pretrain.complete(params, config, p).strip(" .") == a for r, p, a in probes if r == "city"])
+    city = np.mean([pretrain.probe(params, config, p).strip(" .") == a for r, p, a in probes if r == "city"])
     assert city == pytest.approx(results["final"]["accuracy"]["city"])

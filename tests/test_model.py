@@ -217,3 +217,63 @@ def test_float32_stays_float32_through_every_op():
     assert {n: d for n, d in dtypes.items() if d not in (np.float32, np.bool_)} == {}
     _, grads = model.loss_and_grads(idx, targets, mask)
     assert all(g.dtype == np.float32 for g in grads.values())
+
+
+# ----------------------------------------------------------------------------- the log-prob op every loss goes through
+
+def test_logprob_forward_matches_torch_log_softmax_and_its_backward_matches_autograd():
+    torch = require("torch")
+    from gpt_mini.model import logprob_backward, logprob_forward
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((3, 5, 11)) * 4
+    targets = rng.integers(0, 11, (3, 5))
+    dlogp = rng.standard_normal((3, 5))              # an arbitrary upstream gradient, as DPO or GRPO would send
+    logp, cache = logprob_forward(logits, targets)
+    t = torch.tensor(logits, requires_grad=True)
+    ref = torch.log_softmax(t, dim=-1).gather(-1, torch.tensor(targets)[..., None])[..., 0]
+    np.testing.assert_allclose(logp, ref.detach().numpy(), rtol=1e-12, atol=1e-12)
+    ref.backward(torch.tensor(dlogp))
+    np.testing.assert_allclose(logprob_backward(dlogp, cache), t.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_logprob_is_stable_for_huge_logits():
+    from gpt_mini.model import logprob_forward
+    logits = np.array([[[1000.0, 0.0, -1000.0]]])
+    logp, _ = logprob_forward(logits, np.array([[1]]))
+    assert logp[0, 0] == pytest.approx(-1000.0)
+
+
+def test_any_loss_of_token_logps_gets_its_gradient_through_the_whole_model():
+    """A loss that is not cross-entropy (a weighted sum of exp(logp), as a GRPO ratio is) by finite differences."""
+    from gpt_mini.model import token_logps, token_logps_backward
+    model = perturbed_model()
+    idx, targets, mask = batch()
+    w = np.random.default_rng(5).standard_normal(idx.shape) * mask
+
+    def loss(params):
+        logp, cache = token_logps(params, idx, targets, TINY)
+        return float((w * np.exp(logp)).sum()), w * np.exp(logp), cache
+    _, dlogp, cache = loss(model.params)
+    grads = token_logps_backward(dlogp, cache, model.params, TINY)
+    h = 1e-6
+    for name in ("wte", "h.1.attn.c_attn.w", "ln_f.b"):
+        p = model.params[name]
+        for i in np.random.default_rng(1).choice(p.size, 4, replace=False):
+            old = p.flat[i]
+            p.flat[i] = old + h
+            up = loss(model.params)[0]
+            p.flat[i] = old - h
+            down = loss(model.params)[0]
+            p.flat[i] = old
+            assert grads[name].flat[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-9)
+
+
+def test_nll_is_one_mean_over_the_batchs_tokens_not_a_mean_of_sequence_means():
+    from gpt_mini.model import nll_backward, nll_forward
+    logp = np.array([[-1.0, -1.0, -1.0, -1.0], [-5.0, 0.0, 0.0, 0.0]])
+    mask = np.array([[1, 1, 1, 1], [1, 0, 0, 0]], bool)
+    loss, cache = nll_forward(logp, mask)
+    assert loss == pytest.approx(9 / 5)              # a mean of per-row means would be (1 + 5) / 2 = 3
+    np.testing.assert_array_equal(nll_backward(cache), -(mask / 5))
+    with pytest.raises(ValueError, match="selects no position"):
+        nll_forward(logp, np.zeros_like(mask))

@@ -1,6 +1,5 @@
 """widgets/pretrain.py natively: it trains the real WIDGET config deterministically, its loss beats the unigram
 baseline, a too-large learning rate is caught and explained, bad prompts are explained, snapshots load."""
-import importlib
 import json
 import math
 
@@ -8,12 +7,14 @@ import numpy as np
 import pytest
 
 import widgets
+import gpt_mini.train
 from gpt_mini import world
+from gpt_mini.data import get_batch, unigram_loss
 from gpt_mini.model import GPT
 from gpt_mini.train import TrainState, train_step
 from widgets import pretrain
 
-stage = importlib.import_module("gpt_mini.00_pretrain")
+stage = gpt_mini.stage("00_pretrain")
 
 
 def call(fn, **args):
@@ -49,7 +50,7 @@ def test_same_seed_same_losses_and_they_are_train_steps_own():
                                 "steps": pretrain.DEFAULT_KNOBS["steps"], "seed": 3})
     ref = []
     for _ in range(12):
-        state, m = train_step(state, stage.get_batch(train_ids, cfg.model.block_size, cfg.train.batch_size, rng),
+        state, m = train_step(state, get_batch(train_ids, cfg.model.block_size, cfg.train.batch_size, rng),
                               cfg.model, hp)
         ref.append(m["loss"])
     assert a == ref
@@ -108,12 +109,12 @@ def test_a_rate_between_learning_and_diverging_is_flagged_as_stalled():
 
 def test_nonfinite_loss_counts_as_divergence(monkeypatch):
     s = call("start", lr=0.003)
-    real = pretrain.train_step
+    real = gpt_mini.train.train_step
 
-    def poisoned(state, batch, config, hp):
-        state, m = real(state, batch, config, hp)
+    def poisoned(state, batch, config, hp, loss_fn):
+        state, m = real(state, batch, config, hp, loss_fn)
         return state, {**m, "loss": float("nan") if state.step == 3 else m["loss"]}
-    monkeypatch.setattr(pretrain, "train_step", poisoned)
+    monkeypatch.setattr(gpt_mini.train, "train_step", poisoned)   # the one loop every widget and stage runs
     r = call("step", session=s["session"], n=10, prompt="")
     assert r["status"] == "diverged" and r["diverged"]["step"] == 3 and r["losses"][-1] == "NaN"
     assert "not a number" in r["diverged"]["what"]
@@ -141,7 +142,6 @@ def test_labels_are_readable_and_long_prompts_are_cut_to_the_context():
     assert sum(t["p"] for t in p["top"]) == pytest.approx(p["top_mass"])
     labels = {t["char"]: t["label"] for t in p["top"]}
     assert all(lab.strip() for lab in labels.values())            # no invisible bar label
-    assert pretrain._label(" ") == "␣" and pretrain._label("\n") == "↵"
     assert isinstance(p["continuation"], str)
 
 
@@ -160,6 +160,7 @@ def test_bad_knobs_and_unknown_sessions_are_errors_with_reasons():
 def test_old_sessions_are_dropped():
     ids = [call("start")["session"] for _ in range(pretrain.MAX_SESSIONS + 2)]
     assert len(pretrain._SESSIONS) <= pretrain.MAX_SESSIONS and ids[-1] in pretrain._SESSIONS
+    assert ids[0] not in pretrain._SESSIONS
     call("close", session=ids[-1])
     assert ids[-1] not in pretrain._SESSIONS
 
@@ -167,7 +168,7 @@ def test_old_sessions_are_dropped():
 def test_info_matches_the_stage_config():
     i = call("info")
     train_ids, val_ids = stage.encode_corpus(stage.WIDGET)
-    assert i["baselines"]["unigram"] == pytest.approx(stage.unigram_loss(train_ids, val_ids, world.tokenizer().vocab_size))
+    assert i["baselines"]["unigram"] == pytest.approx(unigram_loss(train_ids, val_ids, world.tokenizer().vocab_size))
     assert i["params"] == GPT(stage.WIDGET.model).num_params()
     assert i["defaults"] == pretrain.DEFAULT_KNOBS and pretrain.DEFAULT_KNOBS["lr"] == stage.WIDGET.train.lr
     assert i["lr_range"][0] <= pretrain.DEFAULT_KNOBS["lr"] and i["lr_range"][1] >= 1.0   # the breaking region is reachable

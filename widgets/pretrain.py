@@ -14,22 +14,23 @@ A prompt the world's alphabet cannot spell, like a learning rate that blows trai
 explained result (`ok: false` / `status: "diverged"`), never as an exception.
 """
 
-import importlib
-import itertools
 import json
 import math
 from dataclasses import replace
 
 import numpy as np
 
-from gpt_mini import checkpoint, world
+from gpt_mini import checkpoint, stage, world
+from gpt_mini.data import get_batch, unigram_loss
 from gpt_mini.model import GPT, param_shapes
-from gpt_mini.sample import next_token_probs
-from gpt_mini.train import TrainState, train_step
+from gpt_mini.sample import complete
+from gpt_mini.train import TrainState
+
+from ._live import LiveRun, Sessions, distribution, number
 
 __all__ = ["info", "start", "step", "probs", "close", "snapshots", "snapshot"]
 
-_stage = importlib.import_module("gpt_mini.00_pretrain")   # a module name can't start with a digit in `import`
+_stage = stage("00_pretrain")
 CFG = _stage.WIDGET
 
 # The knobs a page gets when its directive sets none (build.py reads this literal).
@@ -37,6 +38,9 @@ DEFAULT_KNOBS = {"prompt": "ada lives in ", "lr": 0.003, "steps": 300, "seed": 0
 
 PROMPTS = ["ada lives in ", "the small dog ", "23+4=", "where does ada live?", "bob has a ", "the "]
 LR_RANGE = (1e-4, 3.0)      # the slider; from ~0.5 up, training diverges (bench/widget_train.py, tests)
+# The slider walks this log-spaced ladder of round values: exact numbers in links and tests, the default on it,
+# and the diverging end (≳ 0.5) within reach.
+LR_LADDER = (1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 3e-2, 5e-2, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 2, 3)
 STEPS_RANGE = (50, 1000)
 MAX_CHUNK = 50              # one call never trains longer than this many steps (the UI asks for fewer)
 TOP_K = 10
@@ -57,8 +61,7 @@ DIVERGE_MARGIN = 1.0
 # goes on, but the reader is told once the recent mean loss is still above unigram.
 STALL_AFTER, STALL_WINDOW = 100, 20
 
-_SESSIONS = {}
-_ids = itertools.count(1)
+_SESSIONS = Sessions(MAX_SESSIONS)
 _data = {}
 _loaded = {}
 
@@ -70,72 +73,18 @@ def _corpus():
     if not _data:
         train_ids, val_ids = _stage.encode_corpus(CFG)
         V = CFG.model.vocab_size
-        # as intp: np.bincount (in unigram_loss) refuses int64 on 32-bit wasm, where intp is int32
-        unigram = _stage.unigram_loss(train_ids.astype(np.intp), val_ids.astype(np.intp), V)
-        _data.update(train=train_ids, baselines={"uniform": math.log(V), "unigram": unigram})
+        _data.update(train=train_ids, baselines={"uniform": math.log(V),
+                                                 "unigram": unigram_loss(train_ids, val_ids, V)})
     return _data
 
 
-def _label(ch):
-    """A character as a bar label a reader can see: space and newline have no ink of their own."""
-    return {" ": "␣", "\n": "↵"}.get(ch, ch)
-
-
-def _describe(ch):
-    return {" ": "space", "\n": "newline (end of document)"}.get(ch, repr(ch))
-
-
-def _encode_prompt(prompt):
-    """Ids of "\\n" + prompt (a prompt is read at the start of a document, as in training), or a problem."""
-    if not isinstance(prompt, str):
-        return None, {"message": f"the prompt must be text, got {type(prompt).__name__}", "hint": ""}
-    bad = [c for c in dict.fromkeys(prompt) if c not in world.ALPHABET or c == "\n"]
-    if bad:
-        shown = ", ".join(f"“{c}”" if c.strip() else repr(c) for c in bad[:5])
-        hint = ("The model's whole vocabulary is lowercase a–z, digits 0–9, space and . , ? + =: "
-                "it has never seen any other character, so it has no probability to give one.")
-        if any(c.isupper() for c in bad):
-            hint += " Try it in lowercase."
-        return None, {"message": f"the prompt contains {shown}, which the model's alphabet does not have",
-                      "hint": hint, "chars": bad}
-    return world.tokenizer().encode("\n" + prompt), None
-
-
-def _distribution(params, config, prompt):
-    """The top-k next characters for a prompt, or the prompt's problem."""
-    ids, problem = _encode_prompt(prompt)
-    if problem:
-        return {"ok": False, "prompt": prompt, "problem": problem}
-    tok = world.tokenizer()
-    p = next_token_probs(params, config, ids)            # the model sees at most block_size of them
-    order = np.argsort(-p, kind="stable")[:TOP_K]
-    top = []
-    for i in order:
-        ch = tok.decode([int(i)])
-        top.append({"char": ch, "label": _label(ch), "name": _describe(ch), "p": float(p[i])})
-    with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = float(-np.sum(np.where(p > 0, p * np.log(p), 0.0)))
-    return {"ok": True, "prompt": prompt, "top": top, "top_mass": float(p[order].sum()), "entropy": entropy,
-            "context_chars": min(len(ids), config.block_size), "truncated": len(ids) > config.block_size}
-
-
 # ----------------------------------------------------------------------------- knobs
-
-def _number(name, value, lo, hi, integer=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if integer and value != int(value):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
-    return int(value) if integer else float(value)
-
 
 def info():
     """Everything the UI needs before training: prompt presets, knob ranges, baselines, the model's size."""
     d = _corpus()
     m = CFG.model
-    return {"prompts": PROMPTS, "defaults": DEFAULT_KNOBS, "lr_range": list(LR_RANGE),
+    return {"prompts": PROMPTS, "defaults": DEFAULT_KNOBS, "lr_range": list(LR_RANGE), "lr_ladder": list(LR_LADDER),
             "steps_range": list(STEPS_RANGE), "baselines": d["baselines"], "model": m.to_dict(),
             "batch_size": CFG.train.batch_size, "warmup": CFG.train.warmup, "lesson_lr": CFG.train.lr,
             "params": int(sum(int(np.prod(shape)) for shape in param_shapes(m).values())),
@@ -147,28 +96,19 @@ def info():
 def start(lr=DEFAULT_KNOBS["lr"], steps=DEFAULT_KNOBS["steps"], seed=DEFAULT_KNOBS["seed"],
           prompt=DEFAULT_KNOBS["prompt"]):
     """A fresh model (seeded init) and its batch stream; returns the session id and the untrained distribution."""
-    lr = _number("lr", lr, *LR_RANGE)
-    steps = _number("steps", steps, *STEPS_RANGE, integer=True)
-    seed = _number("seed", seed, 0, 2**31 - 1, integer=True)
+    lr = number("lr", lr, *LR_RANGE)
+    steps = number("steps", steps, *STEPS_RANGE, integer=True)
+    seed = number("seed", seed, 0, 2**31 - 1, integer=True)
     d = _corpus()
     model = GPT(CFG.model, seed=seed)
-    session = next(_ids)
-    _SESSIONS[session] = {
-        "state": TrainState(model.params),
-        "rng": np.random.default_rng(seed),   # the batch order: same seed, same batches, same losses
-        "hp": replace(CFG.train, lr=lr, steps=steps, seed=seed),
-        "status": "ready", "diverged": None, "recent": [],
-    }
-    while len(_SESSIONS) > MAX_SESSIONS:
-        del _SESSIONS[min(_SESSIONS)]
+    rng = np.random.default_rng(seed)   # the batch order: same seed, same batches, same losses
+    run = LiveRun(TrainState(model.params), replace(CFG.train, lr=lr, steps=steps, seed=seed), CFG.model,
+                  lambda: get_batch(d["train"], CFG.model.block_size, CFG.train.batch_size, rng),
+                  _stage.pretrain_loss, diverge_above=d["baselines"]["uniform"] + DIVERGE_MARGIN,
+                  window=STALL_WINDOW)
+    session = _SESSIONS.add(run)
     return {"session": session, "step": 0, "steps": steps, "lr": lr, "seed": seed, "status": "ready",
-            "baselines": d["baselines"], "dist": _distribution(model.params, CFG.model, prompt)}
-
-
-def _session(session):
-    if session not in _SESSIONS:
-        raise KeyError(f"no training session {session!r} (it was reset or replaced; press Train again)")
-    return _SESSIONS[session]
+            "baselines": d["baselines"], "dist": distribution(model.params, CFG.model, prompt, TOP_K)}
 
 
 def _explain_divergence(step, loss, grad_norm, lr, baselines):
@@ -193,61 +133,48 @@ def step(session, n=5, prompt=DEFAULT_KNOBS["prompt"], complete=False):
     """Up to n more training steps (never past the session's `steps`); stops at the first sign of divergence.
 
     `complete` adds the greedy continuation of the prompt (16 more forwards: the UI asks only now and then)."""
-    s = _session(session)
-    n = _number("n", n, 1, MAX_CHUNK, integer=True)
-    st, hp = s["state"], s["hp"]
-    d = _corpus()
-    losses, grad_norms = [], []
-    if s["status"] in ("ready", "training"):
-        limit = d["baselines"]["uniform"] + DIVERGE_MARGIN
-        for _ in range(min(n, hp.steps - st.step)):
-            batch = _stage.get_batch(d["train"], CFG.model.block_size, CFG.train.batch_size, s["rng"])
-            st, metrics = train_step(st, batch, CFG.model, hp)
-            loss = metrics["loss"]
-            losses.append(loss)
-            grad_norms.append(metrics["grad_norm"])
-            s["recent"] = (s["recent"] + [loss])[-STALL_WINDOW:]
-            if not math.isfinite(loss) or loss > limit:
-                s["status"] = "diverged"
-                s["diverged"] = _explain_divergence(st.step, loss, metrics["grad_norm"], hp.lr, d["baselines"])
-                break
-        else:
-            s["status"] = "done" if st.step >= hp.steps else "training"
-    out = {"session": session, "step": st.step, "steps": hp.steps, "first_step": st.step - len(losses) + 1,
-           "losses": losses, "grad_norms": grad_norms, "lr": metrics["lr"] if losses else None,
-           "status": s["status"], "diverged": s["diverged"]}
-    out["stalled"] = _stalled(s, d["baselines"])
+    run = _SESSIONS.get(session)
+    n = number("n", n, 1, MAX_CHUNK, integer=True)
+    history = run.advance(n)
+    st, hp = run.state, run.hp
+    if history.diverged:
+        m = history.diverged
+        run.explanation = _explain_divergence(m["step"], m["loss"], m["grad_norm"], hp.lr, _corpus()["baselines"])
+    out = {"session": session, "step": st.step, "steps": hp.steps, "first_step": st.step - len(history.metrics) + 1,
+           "losses": history.losses, "grad_norms": [m["grad_norm"] for m in history.metrics],
+           "lr": history.metrics[-1]["lr"] if history.metrics else None,
+           "status": run.status, "diverged": run.explanation}
+    out["stalled"] = _stalled(run)
     # a diverged model's distribution is garbage by definition: the UI shows the explanation instead
-    out["dist"] = None if s["status"] == "diverged" else _distribution(st.params, CFG.model, prompt)
+    out["dist"] = None if run.status == "diverged" else distribution(st.params, CFG.model, prompt, TOP_K)
     out["continuation"] = _continuation(st.params, CFG.model, out["dist"]) if complete else None
     return out
 
 
-def _stalled(s, baselines):
+def _stalled(run):
     """A note when, STALL_AFTER steps in, the loss is still no better than counting characters."""
-    if s["status"] == "diverged" or s["state"].step < STALL_AFTER:
+    unigram = _corpus()["baselines"]["unigram"]
+    recent = run.stalled(unigram, STALL_AFTER)
+    if recent is None:
         return None
-    recent = float(np.mean(s["recent"]))
-    if recent <= baselines["unigram"]:
-        return None
-    lr = s["hp"].lr
+    lr = run.hp.lr
     why = (f"At lr = {lr:g} Adam's steps are too small to get further in this many steps: a larger learning rate "
            f"(the default {CFG.train.lr:g}) gets well below the line." if lr < CFG.train.lr else
            f"At lr = {lr:g} Adam's steps are too big to settle into the finer structure: a smaller learning rate "
            f"(the default {CFG.train.lr:g}) gets well below the line.")
-    return (f"After {s['state'].step} steps the loss (mean of the last {len(s['recent'])}: {recent:.2f}) is still "
-            f"above the unigram baseline ({baselines['unigram']:.2f}): the model has learned little more than how "
+    return (f"After {run.state.step} steps the loss (mean of the last {len(run.recent)}: {recent:.2f}) is still "
+            f"above the unigram baseline ({unigram:.2f}): the model has learned little more than how "
             f"common each character is. " + why)
 
 
 def probs(session, prompt, complete=False):
     """The session's current next-character distribution (and greedy continuation) for a (new) prompt."""
-    s = _session(session)
-    if s["status"] == "diverged":
-        return {"ok": False, "prompt": prompt, "problem": {"message": "training diverged", "hint": s["diverged"]["try"]}}
-    dist = _distribution(s["state"].params, CFG.model, prompt)
+    run = _SESSIONS.get(session)
+    if run.status == "diverged":
+        return {"ok": False, "prompt": prompt, "problem": {"message": "training diverged", "hint": run.explanation["try"]}}
+    dist = distribution(run.state.params, CFG.model, prompt, TOP_K)
     if complete:
-        dist["continuation"] = _continuation(s["state"].params, CFG.model, dist)
+        dist["continuation"] = _continuation(run.state.params, CFG.model, dist)
     return dist
 
 
@@ -255,13 +182,12 @@ def _continuation(params, config, dist, max_new=16):
     """The model's single best guess, character by character, up to the end of the sentence."""
     if not dist or not dist["ok"]:
         return None
-    return _stage.complete(params, config, dist["prompt"], max_new=max_new, stop=".")
+    return complete(params, config, world.tokenizer(), dist["prompt"], max_new=max_new, stop=".")
 
 
 def close(session):
     """Forget a session (Reset)."""
-    _SESSIONS.pop(session, None)
-    return {"closed": session}
+    return _SESSIONS.close(session)
 
 
 # ----------------------------------------------------------------------------- the full run's snapshots
@@ -293,7 +219,7 @@ def snapshot(path, prompt, max_new=16):
     if not isinstance(path, str) or not path.endswith(".npz"):
         raise ValueError(f"a snapshot is a .npz checkpoint file, got {path!r}")
     config, params, meta = _load_snapshot(path)
-    max_new = _number("max_new", max_new, 1, 64, integer=True)
-    dist = _distribution(params, config, prompt)
+    max_new = number("max_new", max_new, 1, 64, integer=True)
+    dist = distribution(params, config, prompt, TOP_K)
     return {"path": path, "step": meta.get("step"), "dist": dist,
             "continuation": _continuation(params, config, dist, max_new)}
