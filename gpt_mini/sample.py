@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import check_idx, forward, gelu_forward, layernorm_forward, linear_forward, softmax
+from .model import check_idx, forward, gelu_forward, layernorm_forward, linear_forward, logprob_forward, softmax
 
 
 def next_token_probs(params, config, ids, temperature=1.0, top_k=None):
@@ -197,19 +197,19 @@ def sample_batch(params, config, prompts, max_new_tokens, temperature=1.0, top_k
         else:                                                            # one token per row: its last one
             # a finished row recomputes its last token; the key and value it rewrites are the same
             logits = forward_cached(params, config, seq[rows, lens - 1][:, None], lens - 1, cache)[:, 0]  # (B, V)
-        z = logits.astype(np.float64) / temperature                      # (B, V)
-        logp = z - z.max(axis=-1, keepdims=True)                         # (B, V)
-        logp -= np.log(np.exp(logp).sum(axis=-1, keepdims=True))         # (B, V) log-softmax: the policy's log-probs
+        z = logits.astype(np.float64) / temperature                      # (B, V) the policy at this temperature
+        drawn = z                                                        # (B, V) the logits tokens are drawn from
         if top_k is not None and top_k < z.shape[1]:
             kth = np.sort(z, axis=-1)[:, -top_k, None]                   # (B, 1)
-            z = np.where(z < kth, -np.inf, z)                            # (B, V) only the top k can be drawn
-        cdf = np.cumsum(softmax(z), axis=-1)                             # (B, V)
+            drawn = np.where(z < kth, -np.inf, z)                        # (B, V) only the top k can be drawn
+        cdf = np.cumsum(softmax(drawn), axis=-1)                         # (B, V)
         u = np.array([0.0 if d else rng.random() for rng, d in zip(rngs, done)])  # (B,) finished rows draw nothing
         # inverse CDF: the first token whose cumulative probability passes u (as rng.choice does)
         tok = (cdf[:, :-1] <= (u * cdf[:, -1])[:, None]).sum(axis=-1)   # (B,)
+        logp, _ = logprob_forward(z[:, None], tok[:, None])              # (B, 1) log pi(tok) over the whole vocabulary
         live = ~done                                                     # (B,)
         completion_ids[live, t] = tok[live]
-        logps[live, t] = logp[rows, tok][live]
+        logps[live, t] = logp[live, 0]
         seq[rows[live], lens[live]] = tok[live]
         lens[live] += 1
         stopped |= live & np.isin(tok, stop)
