@@ -17,9 +17,9 @@ import numpy as np
 
 from . import checkpoint, world
 from .data import get_batch, unigram_loss
-from .model import GPT, GPTConfig, nll_backward, nll_forward, token_logps, token_logps_backward
+from .model import GPT, GPTConfig
 from .sample import complete, generate
-from .train import TrainConfig, TrainState, mean_loss, train, use_heap_for_temporaries
+from .train import TrainConfig, TrainState, mean_loss, next_token_loss, train, use_heap_for_temporaries
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "00_pretrain"
@@ -62,16 +62,6 @@ def eval_batches(data, config, n, seed=1234):
     """A fixed set of validation batches, so every snapshot is scored on the same text."""
     rng = np.random.default_rng(seed)
     return [get_batch(data, config.model.block_size, config.train.batch_size, rng) for _ in range(n)]
-
-
-# ----------------------------------------------------------------------------- the loss
-
-def pretrain_loss(params, batch, config):
-    """-mean over every position of log p(x_t+1 | x_<=t): next-token cross-entropy, no mask."""
-    idx, targets, mask = batch
-    logp, cache = token_logps(params, idx, targets, config)      # (B, T) log-prob of each next token
-    loss, nll = nll_forward(logp, mask)                          # mask is None: every position counts
-    return loss, token_logps_backward(nll_backward(nll), cache, params, config), {}
 
 
 # ----------------------------------------------------------------------------- what the model knows
@@ -147,7 +137,7 @@ def run(cfg, out_dir, progress=True):
         results["snapshots"].append({"step": step, "train_loss": train_loss, "checkpoint": name, **scored})
 
     history = train(state, lambda: get_batch(train_ids, cfg.model.block_size, cfg.train.batch_size, rng),
-                    cfg.model, cfg.train, pretrain_loss, curve_every=cfg.curve_every, snapshots=cfg.snapshots,
+                    cfg.model, cfg.train, next_token_loss, curve_every=cfg.curve_every, snapshots=cfg.snapshots,
                     on_snapshot=snapshot, progress="pretrain" if progress else None)
     results["curve"] = history.curve
     checkpoint.save(out_dir / "checkpoints" / f"{STAGE}.npz", cfg.model, tok, state.params,

@@ -7,7 +7,8 @@ Stages differ only in their batches and the `loss_fn` they pass:
     loss_fn(params, batch, config) -> (loss, grads, metrics)
 
 Every stage's loss_fn is a function of token log-probs (model.token_logps) whose gradient goes back through
-model.token_logps_backward: pretraining's is below (`next_token_loss`), the others live in their stage files.
+model.token_logps_backward: pretraining's, SFT's and CoT's is below (`next_token_loss`), DPO's and GRPO's
+live in their stage files.
 """
 
 import ctypes
@@ -46,9 +47,11 @@ class TrainState:
 
 
 def next_token_loss(params, batch, config):
-    """Cross-entropy on the positions the batch's mask selects (all of them when the mask is None)."""
+    """-mean of log p(next token) over the positions the batch's mask selects (every one when it is None).
+
+    Pretraining, SFT and CoT share this loss: they differ only in their batches and the mask they carry."""
     idx, targets, mask = batch
-    loss, grads = loss_and_grads(params, idx, targets, config, mask)
+    loss, grads = loss_and_grads(params, idx, targets, config, mask)   # token_logps -> nll -> backward
     return loss, grads, {}
 
 

@@ -24,7 +24,7 @@ from gpt_mini import checkpoint, stage, world
 from gpt_mini.data import get_batch, unigram_loss
 from gpt_mini.model import GPT, param_shapes
 from gpt_mini.sample import complete
-from gpt_mini.train import TrainState
+from gpt_mini.train import TrainState, next_token_loss
 
 from ._live import LiveRun, Sessions, distribution, number
 
@@ -104,7 +104,7 @@ def start(lr=DEFAULT_KNOBS["lr"], steps=DEFAULT_KNOBS["steps"], seed=DEFAULT_KNO
     rng = np.random.default_rng(seed)   # the batch order: same seed, same batches, same losses
     run = LiveRun(TrainState(model.params), replace(CFG.train, lr=lr, steps=steps, seed=seed), CFG.model,
                   lambda: get_batch(d["train"], CFG.model.block_size, CFG.train.batch_size, rng),
-                  _stage.pretrain_loss, diverge_above=d["baselines"]["uniform"] + DIVERGE_MARGIN,
+                  next_token_loss, diverge_above=d["baselines"]["uniform"] + DIVERGE_MARGIN,
                   window=STALL_WINDOW)
     session = _SESSIONS.add(run)
     return {"session": session, "step": 0, "steps": steps, "lr": lr, "seed": seed, "status": "ready",
