@@ -9,7 +9,7 @@ serve: $(VENV)/.deps node_modules/.deps
 	$(PY) build.py --serve
 
 build: $(VENV)/.deps node_modules/.deps
-	$(PY) build.py
+	$(PY) build.py --strict
 
 test: $(VENV)/.deps-test node_modules/.deps
 	$(PY) -m pytest

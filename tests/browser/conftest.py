@@ -1,6 +1,7 @@
 """Browser-test plumbing: build the real site once, serve it on 127.0.0.1, drive Debian's Chromium.
 
-- `site_url`   session: `python build.py --out <tmp>` (the real build), served by a threaded http.server.
+- `site_url`   session: `python build.py --strict --out <tmp>` (the real build, as CI builds it), served by a
+               threaded http.server.
 - `browser`    session: one Chromium for the whole run.
 - `open_page`  function: a factory of fresh, watched pages (own context); teardown asserts the page logged no
                console error, threw no uncaught exception and asked for nothing outside 127.0.0.1.
@@ -43,8 +44,8 @@ def chromium_path():
 @pytest.fixture(scope="session")
 def site_dir(tmp_path_factory, chromium_path):
     out = tmp_path_factory.mktemp("browser-site") / "site"
-    proc = subprocess.run([sys.executable, "build.py", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run([sys.executable, "build.py", "--strict", "--out", str(out)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
     if proc.returncode != 0:
         pytest.fail(f"build.py failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return out
