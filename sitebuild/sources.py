@@ -193,8 +193,8 @@ def read_widgets(root: Path, warn: Warn) -> dict[str, Widget]:
     """Widgets that have both halves; a lone half is a warning (whether or not a lesson uses it) and left out."""
     pys, jss = widget_halves(root)
     for name in sorted(set(pys) ^ set(jss)):
-        have, missing = ((pys, f"static/widgets/{name}.js") if name in pys else (jss, f"widgets/{name}.py"))
-        warn(BuildError(rel(have[name], root), 1, f"widget '{name}' has no {missing} yet, so it is left out"))
+        half, missing = (pys[name], f"static/widgets/{name}.js") if name in pys else (jss[name], f"widgets/{name}.py")
+        warn(BuildError(rel(half, root), 1, f"widget '{name}' has no {missing} yet, so it is left out"))
     widgets = {}
     for name in sorted(set(pys) & set(jss)):
         doc = None
