@@ -6,7 +6,7 @@
 Builds the site with build.py (unless --site), serves it on 127.0.0.1 and, in one Chromium, alternates:
   - shapes: site/widgets/shapes.html, navigation -> first [data-widget] with data-status=ready (Pyodide, NumPy,
     gpt_mini.zip, import, the first traced forward, the tables drawn);
-  - bare:   a page written into the temp site that boots the same Pyodide and NumPy in a worker
+  - bare:   a page written into the site (bench/pyodide_bench.py) that boots the same Pyodide and NumPy in a worker
     (loadPyodide, loadPackage("numpy"), import numpy) and posts "ready".
 Both are timed in the page with performance.now() (origin = navigation start), each run in a fresh browser
 context (cold HTTP cache for both). Then, on a booted shapes page, it drives knob changes (presets up to GPT-2 XL,
@@ -17,31 +17,9 @@ import argparse
 import json
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "browser"))
-from harness import CHROMIUM_ARGS, find_chromium, serve  # noqa: E402
-
-BARE_HTML = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>bare Pyodide boot</title></head>
-<body><p id="s">booting</p><script>
-const w = new Worker("bare-worker.js");
-w.postMessage({indexURL: new URL("pyodide/", location.href).href});
-w.onmessage = (e) => { window.__readyAt = performance.now(); document.getElementById("s").textContent = e.data; };
-</script></body></html>
-"""
-BARE_WORKER = """importScripts("pyodide/pyodide.js");
-self.onmessage = async (e) => {
-  const py = await loadPyodide({indexURL: e.data.indexURL});
-  await py.loadPackage("numpy", {messageCallback: () => {}});
-  py.runPython("import numpy");
-  self.postMessage("ready");
-};
-"""
+from pyodide_bench import add_bare_page, built_site, launch_chromium, serve
 
 # Installed before any page script: records when the first widget turns ready, and every long task.
 INIT_JS = """
@@ -59,10 +37,6 @@ new MutationObserver(() => {
 """
 
 BIGGEST = dict(B=512, T=2048, block_size=2048, n_embd=2048, n_head=32, n_layer=48, vocab_size=65536)
-
-
-def build(out):
-    subprocess.run([sys.executable, "build.py", "--out", str(out)], cwd=ROOT, check=True, capture_output=True)
 
 
 TIMELINE_JS = """async () => {
@@ -131,32 +105,19 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--site", help="an already built site (default: build one into a temp dir)")
     a = ap.parse_args()
-    chromium = find_chromium()
-    if not chromium:
-        sys.exit("Chromium not found (/usr/bin/chromium or on PATH)")
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory() as tmp:
-        site = Path(a.site) if a.site else Path(tmp) / "site"
-        if not a.site:
-            t = time.perf_counter()
-            build(site)
-            print(f"built the site in {time.perf_counter() - t:.1f} s")
-        (site / "bench-bare.html").write_text(BARE_HTML)
-        (site / "bare-worker.js").write_text(BARE_WORKER)
+    with built_site(a.site) as site:
+        bare_page = add_bare_page(site)
         srv, base = serve(site, cache_control="public, max-age=600")   # as a static host (GitHub Pages) sends
         try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-                time_boot(browser, base + "bench-bare.html")           # warm-up: disk cache, CPU frequency
+            with launch_chromium() as browser:
+                time_boot(browser, base + bare_page)                    # warm-up: disk cache, CPU frequency
                 shapes, bare, stages = [], [], []
                 for _ in range(a.runs):
-                    bare.append(time_boot(browser, base + "bench-bare.html"))
+                    bare.append(time_boot(browser, base + bare_page))
                     ms, st = time_boot(browser, base + "widgets/shapes.html", timeline=True)
                     shapes.append(ms)
                     stages.append({**st, "first widget ready": ms})
                 boot_task, work_task, moves = drive_knobs(browser, base + "widgets/shapes.html")
-                browser.close()
         finally:
             srv.shutdown()
 

@@ -15,17 +15,12 @@ The machine is shared and noisy: each figure is a median of several repetitions.
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "browser"))
-
-from harness import CHROMIUM_ARGS, find_chromium, serve  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pyodide_bench import built_site, launch_chromium, serve  # noqa: E402
 
 CHUNK = 20           # steps per call in the throughput measurement
 CALLS = 8            # calls per repetition
@@ -115,40 +110,27 @@ def main():
     ap.add_argument("--site", type=Path, help="an existing build (default: build into a temp dir)")
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
-    chromium = find_chromium()
-    if not chromium:
-        sys.exit("Chromium not found (Debian: apt-get install chromium)")
-    tmp = None
-    site = args.site
-    if site is None:
-        tmp = tempfile.TemporaryDirectory()
-        site = Path(tmp.name) / "site"
-        subprocess.run([sys.executable, "build.py", "--out", str(site)], cwd=ROOT, check=True, capture_output=True)
-    from playwright.sync_api import sync_playwright
     from widgets import pretrain
     unigram = pretrain.info()["baselines"]["unigram"]
-    srv, base = serve(site)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            page.goto(base + "index.html")
-            wasm = page.evaluate(WORKER_JS, [base, CHUNK, CALLS, args.reps])
-            wasm_rates = [CHUNK * len(t) / (sum(t) / 1000) for t in wasm["reps"]]
-            page.close()
-            presses = []
-            for _ in range(args.reps):
+    with built_site(args.site) as site:
+        srv, base = serve(site)
+        try:
+            with launch_chromium() as browser:
                 page = browser.new_page()
-                page.goto(base + "widgets/pretrain.html")
-                page.wait_for_function("""() => { const d = document.querySelector('[data-widget=pretrain]').dataset;
-                                          return d.status === 'ready' && !!d.dist && !!d.snapshot; }""", timeout=120_000)
-                presses.append(page.evaluate(PRESS_JS, ['[data-widget="pretrain"]', unigram]))
+                page.goto(base + "index.html")
+                wasm = page.evaluate(WORKER_JS, [base, CHUNK, CALLS, args.reps])
+                wasm_rates = [CHUNK * len(t) / (sum(t) / 1000) for t in wasm["reps"]]
                 page.close()
-            browser.close()
-    finally:
-        srv.shutdown()
-        if tmp:
-            tmp.cleanup()
+                presses = []
+                for _ in range(args.reps):
+                    page = browser.new_page()
+                    page.goto(base + "widgets/pretrain.html")
+                    page.wait_for_function("""() => { const d = document.querySelector('[data-widget=pretrain]').dataset;
+                                              return d.status === 'ready' && !!d.dist && !!d.snapshot; }""", timeout=120_000)
+                    presses.append(page.evaluate(PRESS_JS, ['[data-widget="pretrain"]', unigram]))
+                    page.close()
+        finally:
+            srv.shutdown()
     native_rates = native_steps_per_second(args.reps)
 
     med = statistics.median
