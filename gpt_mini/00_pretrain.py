@@ -35,6 +35,7 @@ class PretrainConfig:
     curve_every: int = 10                            # train loss logged every this many steps
     eval_batches: int = 20
     grammar_samples: int = 60
+    save_snapshots: bool = True                      # a checkpoint per snapshot (the widget base keeps only its last)
 
 
 LESSON = PretrainConfig()
@@ -43,6 +44,12 @@ WIDGET = PretrainConfig(
     model=GPTConfig(vocab_size=world.tokenizer().vocab_size, block_size=32, n_layer=2, n_head=4, n_embd=48),
     train=TrainConfig(steps=400, batch_size=8, lr=3e-3, warmup=20, min_lr_ratio=0.1),
     corpus=world.CorpusConfig(n_docs=1500), snapshots=(0, 400), eval_batches=4, grammar_samples=10)
+# The small model later stages' widgets fine-tune live in the browser: WIDGET's width and depth with the lesson's
+# 64-character context (a conversation needs it), pretrained natively on the full corpus: 00_pretrain_widget.npz.
+WIDGET_BASE = PretrainConfig(
+    model=replace(WIDGET.model, block_size=64),
+    train=TrainConfig(steps=3000, batch_size=32, lr=3e-3, warmup=100, min_lr_ratio=0.05),
+    snapshots=(3000,), eval_batches=8, grammar_samples=20, save_snapshots=False)
 QUICK = PretrainConfig(
     model=GPTConfig(vocab_size=world.tokenizer().vocab_size, block_size=32, n_layer=2, n_head=2, n_embd=32),
     train=TrainConfig(steps=150, batch_size=16, lr=3e-3, warmup=10),
@@ -103,8 +110,9 @@ def score(params, config, cfg, batches, seed=0):
 
 # ----------------------------------------------------------------------------- the run
 
-def run(cfg, out_dir, progress=True):
-    """Train from scratch, save snapshots and the final checkpoint, write the results file; returns results."""
+def run(cfg, out_dir, progress=True, name=STAGE, write=True):
+    """Train from scratch, save snapshots and the final checkpoint `<name>.npz`, write the results file (unless
+    write=False); returns results."""
     out_dir = Path(out_dir)
     (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     (out_dir / "results").mkdir(parents=True, exist_ok=True)
@@ -132,19 +140,30 @@ def run(cfg, out_dir, progress=True):
 
     def snapshot(step, train_loss):
         scored = score(state.params, cfg.model, cfg, batches)
-        name = f"{STAGE}_step{step}.npz"
-        checkpoint.save(out_dir / "checkpoints" / name, cfg.model, tok, state.params, meta={"step": step})
-        results["snapshots"].append({"step": step, "train_loss": train_loss, "checkpoint": name, **scored})
+        file = f"{name}_step{step}.npz" if cfg.save_snapshots else None
+        if file:
+            checkpoint.save(out_dir / "checkpoints" / file, cfg.model, tok, state.params, meta={"step": step})
+        results["snapshots"].append({"step": step, "train_loss": train_loss, "checkpoint": file, **scored})
 
     history = train(state, lambda: get_batch(train_ids, cfg.model.block_size, cfg.train.batch_size, rng),
                     cfg.model, cfg.train, next_token_loss, curve_every=cfg.curve_every, snapshots=cfg.snapshots,
-                    on_snapshot=snapshot, progress="pretrain" if progress else None)
+                    on_snapshot=snapshot, progress=name if progress else None)
     results["curve"] = history.curve
-    checkpoint.save(out_dir / "checkpoints" / f"{STAGE}.npz", cfg.model, tok, state.params,
+    checkpoint.save(out_dir / "checkpoints" / f"{name}.npz", cfg.model, tok, state.params,
                     meta={"step": cfg.train.steps})
     results["final"] = results["snapshots"][-1]
     results["tokens_per_second"] = cfg.train.batch_size * cfg.model.block_size * cfg.train.steps / history.seconds
-    (out_dir / "results" / f"{STAGE}.json").write_text(json.dumps(results, indent=1) + "\n")
+    if write:
+        (out_dir / "results" / f"{STAGE}.json").write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def run_widget_base(out_dir, results, progress=True):
+    """Pretrain WIDGET_BASE into checkpoints/00_pretrain_widget.npz; its summary joins the stage's results."""
+    wb = run(WIDGET_BASE, out_dir, progress, name=f"{STAGE}_widget", write=False)
+    results["widget_base"] = {"config": wb["config"], "params": wb["params"], "checkpoint": f"{STAGE}_widget.npz",
+                              "final": {k: wb["final"][k] for k in ("val_loss", "accuracy")}}
+    (Path(out_dir) / "results" / f"{STAGE}.json").write_text(json.dumps(results, indent=1) + "\n")
     return results
 
 
@@ -154,6 +173,8 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=None, help="folder for checkpoints/ and results/ "
                         "(default: the repository, or a ./quick-run folder with --quick)")
     parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    parser.add_argument("--only-widget-base", action="store_true", help="retrain only the widgets' small base "
+                        "model (00_pretrain_widget.npz) and update its part of the results file")
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else LESSON
     if args.steps:
@@ -161,7 +182,12 @@ def main(argv=None):
                       snapshots=tuple(s for s in cfg.snapshots if s < args.steps) + (args.steps,))
     out = args.out or (Path("quick-run") if args.quick else ROOT)
     use_heap_for_temporaries()
+    if args.only_widget_base:
+        run_widget_base(out, json.loads((out / "results" / f"{STAGE}.json").read_text()))
+        return
     results = run(cfg, out)
+    if not args.quick:
+        run_widget_base(out, results)
     final = results["final"]
     print(f"val loss {final['val_loss']:.3f} (unigram {results['baselines']['unigram']:.3f}); "
           f"accuracy {json.dumps(final['accuracy'])}; wrote {out / 'results' / (STAGE + '.json')}")

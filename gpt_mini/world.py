@@ -179,3 +179,27 @@ def question_probes(seed=0):
     return [QUESTION_TEMPLATES["city"].format(name=world[0].name),
             QUESTION_TEMPLATES["pet"].format(name=world[1].name),
             "what is 23+4?"]
+
+
+# ----------------------------------------------------------------------------- conversations (SFT onwards)
+
+# How a user may ask for each fact. The first phrasing of each is the quiz pages' own (QUESTION_TEMPLATES); SFT
+# trains on TRAIN_PHRASINGS and is scored on HELD_OUT_PHRASINGS too, which it never sees.
+TRAIN_PHRASINGS = {
+    "city": ("where does {name} live?", "which city does {name} live in?"),
+    "pet": ("what pet does {name} have?", "which animal does {name} have?"),
+    "job": ("what does {name} do?", "what is the job of {name}?"),
+}
+HELD_OUT_PHRASINGS = {
+    "city": "in which city is {name}?",
+    "pet": "tell me the pet of {name}.",
+    "job": "what work does {name} do?",
+}
+SUM_PHRASINGS = ("what is {a}+{b}?", "{a}+{b}=?")
+
+
+def held_out_facts(seed=0, per_relation=3):
+    """(name, relation) pairs SFT never asks about in training: the model knows them from pretraining, so
+    answering them after SFT shows that SFT taught the format, not the facts."""
+    rng = random.Random(f"held-out-facts-{seed}")
+    return frozenset((name, rel) for rel in FACT_TEMPLATES for name in rng.sample(NAMES, per_relation))
