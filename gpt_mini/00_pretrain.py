@@ -7,7 +7,6 @@ The loss is plain next-token cross-entropy from model.py, every position counted
 lesson is that this one objective, on enough text, buys grammar, facts and arithmetic as side effects.
 """
 
-import argparse
 import json
 import math
 from dataclasses import asdict, dataclass, replace
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint, world
+from . import checkpoint, stage_parser, world
 from .data import get_batch, unigram_loss
 from .model import GPT, GPTConfig
 from .sample import complete, generate
@@ -168,10 +167,7 @@ def run_widget_base(out_dir, results, progress=True):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Pretrain gpt_mini on the toy world's text.")
-    parser.add_argument("--quick", action="store_true", help="a tiny run (tests); doesn't touch the shipped files")
-    parser.add_argument("--out", type=Path, default=None, help="folder for checkpoints/ and results/ "
-                        "(default: the repository, or a ./quick-run folder with --quick)")
+    parser = stage_parser("Pretrain gpt_mini on the toy world's text.")
     parser.add_argument("--steps", type=int, default=None, help="override the number of training steps")
     parser.add_argument("--only-widget-base", action="store_true", help="retrain only the widgets' small base "
                         "model (00_pretrain_widget.npz) and update its part of the results file")

@@ -8,7 +8,6 @@ chat template (gpt_mini/chat.py) go through `train.next_token_loss`, and the onl
 counts the assistant's text and its end-of-turn token and nothing else. The ablations change only that mask.
 """
 
-import argparse
 import json
 import random
 from dataclasses import asdict, dataclass, replace
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import chat, checkpoint, world
+from . import chat, checkpoint, stage_parser, world
 from .data import pad_batch
 from .model import token_logps
 from .sample import sample_batch
@@ -256,10 +255,8 @@ def run(cfg, out_dir, ablations=ABLATIONS, widget=None, progress=True):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Supervised fine-tuning of the pretrained gpt_mini.")
-    parser.add_argument("--quick", action="store_true", help="a tiny run (tests); needs a quick pretrain in --out")
-    parser.add_argument("--out", type=Path, default=None, help="folder holding checkpoints/ (read and written) "
-                        "and results/ (default: the repository, or ./quick-run with --quick)")
+    parser = stage_parser("Supervised fine-tuning of the pretrained gpt_mini (the --quick run needs "
+                          "checkpoints/00_pretrain.npz in --out).")
     args = parser.parse_args(argv)
     out = args.out or (Path("quick-run") if args.quick else ROOT)
     use_heap_for_temporaries()
