@@ -204,7 +204,7 @@ registerWidget("sft", {
           const s = await api.call("start", {path, mask: k.mask, shift: k.shift, lr: k.lr, steps: k.steps, seed: k.seed},
             {files: {[path]: info.checkpoint}});
           if (gen !== generation) return;
-          session = {id: s.session, steps: s.steps, evalStep: -1, ended: false};
+          session = {id: s.session, steps: s.steps, evalStep: 0, ended: false};
           data.session = String(s.session);
         }
         const t0 = performance.now();
