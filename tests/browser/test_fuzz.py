@@ -11,6 +11,7 @@ TARGETS = [
     ("widgets/shapes.html", "shapes", 250),
     # knobs only: the fuzzer never presses Train, so no training run starts; each round is a start() or a snapshot
     ("widgets/pretrain.html", "pretrain", 40),
+    ("widgets/sft.html", "sft", 60),             # knobs only: the token view redraws; no training starts
 ]
 
 
