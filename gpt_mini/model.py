@@ -4,7 +4,7 @@ Read top to bottom, this file is its own table of contents:
 
     1. GPTConfig, param_shapes, init_params      what the model is made of
     2. op pairs: *_forward / *_backward          embedding, linear, layernorm, gelu, attention, log-prob, nll
-    3. block_forward / block_backward            one pre-norm transformer block
+    3. mlp_*, block_forward / block_backward     one pre-norm transformer block
     4. forward / backward, token_logps,          the whole network, and the log-probs every stage's loss
        loss_and_grads                            is a function of
     5. GPT                                       a small object holding config + params
@@ -247,6 +247,27 @@ def nll_backward(cache):
 
 # ----------------------------------------------------------------------------- 3. one transformer block
 
+def mlp_forward(x, params, p, trace=None):
+    """The block's second residual branch, MLP(LN_2(x)): two linears with a GELU between, 4C wide inside."""
+    m_in, ln_2 = layernorm_forward(x, params[p + "ln_2.g"], params[p + "ln_2.b"])              # (B, T, C)
+    h, c_fc = linear_forward(m_in, params[p + "mlp.c_fc.w"], params[p + "mlp.c_fc.b"])         # (B, T, 4C)
+    g, gelu = gelu_forward(h)                                                                   # (B, T, 4C)
+    m, c_proj = linear_forward(g, params[p + "mlp.c_proj.w"], params[p + "mlp.c_proj.b"])      # (B, T, C)
+    if trace:
+        for name, value in (("ln_2", m_in), ("mlp.c_fc", h), ("mlp.gelu", g), ("mlp.c_proj", m)):
+            trace(p + name, value)
+    return m, (ln_2, c_fc, gelu, c_proj)
+
+
+def mlp_backward(dm, cache, p, grads):
+    ln_2, c_fc, gelu, c_proj = cache
+    dg, grads[p + "mlp.c_proj.w"], grads[p + "mlp.c_proj.b"] = linear_backward(dm, c_proj)
+    dh = gelu_backward(dg, gelu)
+    dm_in, grads[p + "mlp.c_fc.w"], grads[p + "mlp.c_fc.b"] = linear_backward(dh, c_fc)
+    dx, grads[p + "ln_2.g"], grads[p + "ln_2.b"] = layernorm_backward(dm_in, ln_2)
+    return dx
+
+
 def block_forward(params, x, i, n_head, trace=None):
     p = f"h.{i}."
     a_in, ln_1 = layernorm_forward(x, params[p + "ln_1.g"], params[p + "ln_1.b"])              # (B, T, C)
@@ -254,27 +275,21 @@ def block_forward(params, x, i, n_head, trace=None):
                                 params[p + "attn.c_proj.w"], params[p + "attn.c_proj.b"],
                                 n_head, trace, prefix=p + "attn.")                              # (B, T, C)
     x = x + a                                                                                   # (B, T, C) residual
-    m_in, ln_2 = layernorm_forward(x, params[p + "ln_2.g"], params[p + "ln_2.b"])              # (B, T, C)
-    h, c_fc = linear_forward(m_in, params[p + "mlp.c_fc.w"], params[p + "mlp.c_fc.b"])         # (B, T, 4C)
-    g, gelu = gelu_forward(h)                                                                   # (B, T, 4C)
-    m, c_proj = linear_forward(g, params[p + "mlp.c_proj.w"], params[p + "mlp.c_proj.b"])      # (B, T, C)
+    if trace:
+        trace(p + "ln_1", a_in)
+        trace(p + "res_1", x)
+    m, mlp = mlp_forward(x, params, p, trace)                                                   # (B, T, C)
     out = x + m                                                                                 # (B, T, C) residual
     if trace:
-        for name, value in (("ln_1", a_in), ("res_1", x), ("ln_2", m_in), ("mlp.c_fc", h),
-                            ("mlp.gelu", g), ("mlp.c_proj", m), ("res_2", out)):
-            trace(p + name, value)
-    return out, (ln_1, attn, ln_2, c_fc, gelu, c_proj)
+        trace(p + "res_2", out)
+    return out, (ln_1, attn, mlp)
 
 
 def block_backward(dout, cache, i, grads):
-    ln_1, attn, ln_2, c_fc, gelu, c_proj = cache
+    ln_1, attn, mlp = cache
     p = f"h.{i}."
     # out = x + mlp(ln_2(x)): the residual passes dout straight through, the MLP branch adds to it
-    dg, grads[p + "mlp.c_proj.w"], grads[p + "mlp.c_proj.b"] = linear_backward(dout, c_proj)
-    dh = gelu_backward(dg, gelu)
-    dm_in, grads[p + "mlp.c_fc.w"], grads[p + "mlp.c_fc.b"] = linear_backward(dh, c_fc)
-    dx_ln2, grads[p + "ln_2.g"], grads[p + "ln_2.b"] = layernorm_backward(dm_in, ln_2)
-    dx = dout + dx_ln2                                                                          # (B, T, C)
+    dx = dout + mlp_backward(dout, mlp, p, grads)                                               # (B, T, C)
     # x = x_in + attn(ln_1(x_in))
     da_in, grads[p + "attn.c_attn.w"], grads[p + "attn.c_attn.b"], \
         grads[p + "attn.c_proj.w"], grads[p + "attn.c_proj.b"] = attention_backward(dx, attn)

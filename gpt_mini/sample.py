@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import check_idx, forward, gelu_forward, layernorm_forward, linear_forward, logprob_forward, softmax
+from .model import check_idx, forward, layernorm_forward, linear_forward, logprob_forward, mlp_forward, softmax
 
 
 def next_token_probs(params, config, ids, temperature=1.0, top_k=None):
@@ -104,10 +104,7 @@ def forward_cached(params, config, idx, pos, cache):
         y = (att @ V[:, :, :S]).transpose(0, 2, 1, 3).reshape(B, T, nh * hs)  # (B, T, C) heads side by side
         a, _ = linear_forward(y, params[p + "attn.c_proj.w"], params[p + "attn.c_proj.b"])  # (B, T, C)
         x = x + a                                                        # (B, T, C) residual
-        m_in, _ = layernorm_forward(x, params[p + "ln_2.g"], params[p + "ln_2.b"])        # (B, T, C)
-        h, _ = linear_forward(m_in, params[p + "mlp.c_fc.w"], params[p + "mlp.c_fc.b"])   # (B, T, 4C)
-        g, _ = gelu_forward(h)                                           # (B, T, 4C)
-        m, _ = linear_forward(g, params[p + "mlp.c_proj.w"], params[p + "mlp.c_proj.b"])  # (B, T, C)
+        m, _ = mlp_forward(x, params, p)                                 # (B, T, C) as in model.block_forward
         x = x + m                                                        # (B, T, C) residual
     xf, _ = layernorm_forward(x, params["ln_f.g"], params["ln_f.b"])     # (B, T, C)
     return xf @ params["wte"].T                                          # (B, T, V) tied read-out
