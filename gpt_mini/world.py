@@ -65,11 +65,19 @@ FACT_TEMPLATES = {
     "pet": ("{name} has a {pet}.", "{name} has a"),
     "job": ("{name} works as a {job}.", "{name} works as a"),
 }
-QUESTION_TEMPLATES = {
-    "city": "where does {name} live?",
-    "pet": "what pet does {name} have?",
-    "job": "what does {name} do?",
+# How a user may ask for each fact. The first phrasing of each is the one the quiz pages ask (QUESTION_TEMPLATES); SFT
+# trains on TRAIN_PHRASINGS and is scored on HELD_OUT_PHRASINGS too, which it never sees.
+TRAIN_PHRASINGS = {
+    "city": ("where does {name} live?", "which city does {name} live in?"),
+    "pet": ("what pet does {name} have?", "which animal does {name} have?"),
+    "job": ("what does {name} do?", "what is the job of {name}?"),
 }
+HELD_OUT_PHRASINGS = {
+    "city": "in which city is {name}?",
+    "pet": "tell me the pet of {name}.",
+    "job": "what work does {name} do?",
+}
+QUESTION_TEMPLATES = {relation: phrasings[0] for relation, phrasings in TRAIN_PHRASINGS.items()}
 
 
 def fact(person, relation):
@@ -183,18 +191,6 @@ def question_probes(seed=0):
 
 # ----------------------------------------------------------------------------- conversations (SFT onwards)
 
-# How a user may ask for each fact. The first phrasing of each is the quiz pages' own (QUESTION_TEMPLATES); SFT
-# trains on TRAIN_PHRASINGS and is scored on HELD_OUT_PHRASINGS too, which it never sees.
-TRAIN_PHRASINGS = {
-    "city": ("where does {name} live?", "which city does {name} live in?"),
-    "pet": ("what pet does {name} have?", "which animal does {name} have?"),
-    "job": ("what does {name} do?", "what is the job of {name}?"),
-}
-HELD_OUT_PHRASINGS = {
-    "city": "in which city is {name}?",
-    "pet": "tell me the pet of {name}.",
-    "job": "what work does {name} do?",
-}
 SUM_PHRASINGS = ("what is {a}+{b}?", "{a}+{b}=?")
 
 
