@@ -21,3 +21,16 @@ def require(module):
         if IN_CI:
             pytest.fail(f"{module} is required in CI but cannot be imported: {e}")
         pytest.skip(f"{module} is not installed ({e}); `make test` installs it")
+
+
+def committed(stage):
+    """A stage's shipped results and final checkpoint, (results, config, params, meta); missing files fail, since
+    the site is built from them."""
+    import json
+    from gpt_mini import checkpoint
+    results_path, ckpt_path = ROOT / "results" / f"{stage}.json", ROOT / "checkpoints" / f"{stage}.npz"
+    for path in (results_path, ckpt_path):
+        if not path.exists():
+            pytest.fail(f"{path.relative_to(ROOT)} is missing: run `python -m gpt_mini.{stage}`")
+    config, _, params, meta = checkpoint.load(ckpt_path)
+    return json.loads(results_path.read_text()), config, params, meta

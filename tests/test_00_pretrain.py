@@ -4,6 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import committed
+
 import gpt_mini
 from gpt_mini import checkpoint, world
 from gpt_mini.data import get_batch
@@ -55,11 +57,7 @@ def test_same_seed_same_training():
 
 def test_committed_results_match_the_committed_checkpoint():
     """The shipped results file describes the shipped checkpoint: re-score it and compare."""
-    results_path = ROOT / "results" / "00_pretrain.json"
-    if not results_path.exists():
-        pytest.fail("results/00_pretrain.json is missing: run `python -m gpt_mini.00_pretrain`")
-    results = json.loads(results_path.read_text())
-    config, _, params, meta = checkpoint.load(ROOT / "checkpoints" / "00_pretrain.npz")
+    results, config, params, meta = committed("00_pretrain")
     cfg = pretrain.LESSON
     assert config == cfg.model and meta["step"] == cfg.train.steps
     _, val_ids = pretrain.encode_corpus(cfg)

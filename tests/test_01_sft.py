@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import committed
+
 import gpt_mini
 from gpt_mini import chat, world
 from gpt_mini.data import pad_batch
@@ -77,12 +79,8 @@ def test_a_quick_run_teaches_the_format_and_raises_held_out_accuracy(quick_run):
 
 
 def test_committed_results_describe_the_committed_checkpoint():
-    path = ROOT / "results" / "01_sft.json"
-    if not path.exists():
-        pytest.fail("results/01_sft.json is missing: run `python -m gpt_mini.01_sft`")
-    r = json.loads(path.read_text())
-    from gpt_mini import checkpoint
-    config, _, params, meta = checkpoint.load(ROOT / "checkpoints" / "01_sft.npz")
+    r, config, params, meta = committed("01_sft")
+    assert meta["step"] == sft.LESSON.train.steps
     sets = {k: v for k, v in sft.eval_sets().items() if k == "held_out_sums"}
     assert sft.score(params, config, sets)["held_out_sums"]["accuracy"] == pytest.approx(
         r["runs"]["sft"]["held_out_sums"]["accuracy"])
