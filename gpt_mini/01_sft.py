@@ -211,14 +211,19 @@ def response_losses(params, config, convs):
 
 # ----------------------------------------------------------------------------- the run
 
-def finetune(cfg, out_dir, name, progress=True):
-    """Train one SFT model from the pretrained checkpoint; returns (params, config, history)."""
-    config, tok, params, _ = checkpoint.load(out_dir / "checkpoints" / cfg.init)
-    convs = conversations(cfg, config.block_size)
+def finetune(params, config, convs, cfg, progress=None):
+    """Supervised fine-tuning: train `params` (in place) on conversations, with cfg's mask; returns the History.
+
+    Every later stage that learns from demonstrations (CoT) calls this: only its conversations differ."""
     next_batch, _ = batches(convs, cfg, np.random.default_rng(cfg.train.seed))
-    state = TrainState(params)
-    history = train(state, next_batch, config, cfg.train, next_token_loss, progress=name if progress else None)
-    return state.params, config, history
+    return train(TrainState(params), next_batch, config, cfg.train, next_token_loss, progress=progress)
+
+
+def finetune_from(cfg, out_dir, name, progress=True):
+    """One SFT model from cfg.init on the world's conversations; returns (params, config, history)."""
+    config, _, params, _ = checkpoint.load(Path(out_dir) / "checkpoints" / cfg.init)
+    history = finetune(params, config, conversations(cfg, config.block_size), cfg, name if progress else None)
+    return params, config, history
 
 
 def run(cfg, out_dir, ablations=ABLATIONS, widget=None, progress=True):
@@ -235,7 +240,7 @@ def run(cfg, out_dir, ablations=ABLATIONS, widget=None, progress=True):
     runs = {"sft": cfg} | {k: replace(cfg, **v) for k, v in ablations.items()}
     results["runs"] = {}
     for name, run_cfg in runs.items():
-        params, config, history = finetune(run_cfg, out_dir, name, progress)
+        params, config, history = finetune_from(run_cfg, out_dir, name, progress)
         results["runs"][name] = {"mask": run_cfg.mask, "shift": run_cfg.shift, "curve": history.curve,
                                  "train_loss": float(np.mean(history.losses[-20:])),
                                  **score(params, config, sets, cfg.max_new),
@@ -244,7 +249,7 @@ def run(cfg, out_dir, ablations=ABLATIONS, widget=None, progress=True):
             checkpoint.save(out_dir / "checkpoints" / f"{STAGE}.npz", config, tok, params,
                             meta={"step": run_cfg.train.steps, "from": cfg.init})
     if widget:
-        params, wconfig, history = finetune(widget, out_dir, "widget", progress)
+        params, wconfig, history = finetune_from(widget, out_dir, "widget", progress)
         checkpoint.save(out_dir / "checkpoints" / f"{STAGE}_widget.npz", wconfig, tok, params,
                         meta={"step": widget.train.steps, "from": widget.init})
         results["widget"] = {"config": {**asdict(widget), "model": wconfig.to_dict()},

@@ -11,7 +11,7 @@ from conftest import committed
 import gpt_mini
 from gpt_mini import chat, world
 from gpt_mini.data import pad_batch
-from gpt_mini.model import GPT, GPTConfig, logprob_forward, forward
+from gpt_mini.model import GPT, GPTConfig, forward
 from gpt_mini.train import next_token_loss
 
 sft = gpt_mini.stage("01_sft")
