@@ -2,7 +2,8 @@
 
 The bare page (bench-bare.html + bare-worker.js, written into the site by add_bare_page) boots Pyodide and NumPy
 in a Web Worker and nothing else, as the widget runtime does but without it: bench/boot.py times that boot as its
-baseline; bench/sample.py then has the same worker run Python against the packed gpt_mini (run_python).
+baseline; bench/sample.py then has the same worker run Python against the packed gpt_mini (booted_bare_page,
+run_python).
 """
 import contextlib
 import subprocess
@@ -102,3 +103,20 @@ def launch_chromium():
             yield browser
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def booted_bare_page(site=None):
+    """The site (built unless given) served on 127.0.0.1, Chromium, and the bare page with Pyodide + NumPy booted:
+    yields (browser, page, base URL); run_python(page, ...) then runs code in its worker."""
+    with built_site(site) as site:
+        bare = add_bare_page(site)
+        srv, base = serve(site)
+        try:
+            with launch_chromium() as browser:
+                page = browser.new_page()
+                page.goto(base + bare)
+                page.wait_for_function("() => window.__readyAt !== undefined", timeout=120_000)
+                yield browser, page, base
+        finally:
+            srv.shutdown()

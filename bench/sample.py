@@ -30,7 +30,7 @@ os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.th
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from pyodide_bench import add_bare_page, built_site, launch_chromium, run_python, serve  # noqa: E402
+from pyodide_bench import booted_bare_page, run_python  # noqa: E402
 
 ROWS, NEW_TOKENS = 8, 32
 
@@ -66,19 +66,9 @@ def measure(checkpoint_path, widget_model, rows, new_tokens, reps):
 def main():
     widget_model = json.loads((ROOT / "results" / "00_pretrain.json").read_text())["widget"]["model"]
     call = f"measure('/bench/00_pretrain.npz', {widget_model!r}, {ROWS}, {NEW_TOKENS}, {args.reps})"
-    with built_site(args.site) as site:
-        bare = add_bare_page(site)
-        srv, base = serve(site)
-        try:
-            with launch_chromium() as browser:
-                page = browser.new_page()
-                page.goto(base + bare)
-                page.wait_for_function("() => window.__readyAt !== undefined", timeout=120_000)
-                wasm = json.loads(run_python(page, inspect.getsource(measure) + "\n" + call,
-                                             zip_url=base + "py/gpt_mini.zip",
-                                             files={"/bench/00_pretrain.npz": base + "checkpoints/00_pretrain.npz"}))
-        finally:
-            srv.shutdown()
+    with booted_bare_page(args.site) as (_, page, base):
+        wasm = json.loads(run_python(page, inspect.getsource(measure) + "\n" + call, zip_url=base + "py/gpt_mini.zip",
+                                     files={"/bench/00_pretrain.npz": base + "checkpoints/00_pretrain.npz"}))
     native = json.loads(measure(str(ROOT / "checkpoints" / "00_pretrain.npz"), widget_model, ROWS, NEW_TOKENS,
                                 args.reps))
 
