@@ -160,11 +160,14 @@ def batches(convs, cfg, rng):
 
 # ----------------------------------------------------------------------------- what the model does with a prompt
 
-def respond(params, config, conversations, max_new=32):
-    """The model's greedy replies, as a chat program runs it: prompt + <|assistant|>, stop at <|end|>."""
+def respond(params, config, conversations, max_new=32, temperature=None, seed=0):
+    """The model's replies, as a chat program runs it: prompt + <|assistant|>, stop at <|end|>.
+
+    Greedy (the single most likely token each step) unless a sampling temperature is given."""
     tok = world.tokenizer()
     prompts = [chat.render(turns, generation_prompt=True)[0] for turns in conversations]
-    rollouts = sample_batch(params, config, prompts, max_new, top_k=1, stop_ids=(tok.special_id(chat.END),))
+    sampling = {"top_k": 1} if temperature is None else {"temperature": temperature, "seed": seed}
+    rollouts = sample_batch(params, config, prompts, max_new, stop_ids=(tok.special_id(chat.END),), **sampling)
     return [chat.reply(row[mask]) for row, mask in zip(rollouts.completion_ids, rollouts.completion_mask)]
 
 
