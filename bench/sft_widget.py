@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pyodide_bench import ROOT, add_bare_page, built_site, launch_chromium, run_python, serve  # noqa: E402
+from pyodide_bench import ROOT, booted_bare_page, run_python  # noqa: E402
 
 CHUNK, CALLS = 10, 6
 
@@ -74,29 +74,19 @@ def main():
     from gpt_mini.train import use_heap_for_temporaries
     use_heap_for_temporaries()                       # what the stage scripts do natively (no-op in Pyodide)
     from widgets import sft
-    with built_site(args.site) as site:
-        bare = add_bare_page(site)
-        srv, base = serve(site)
-        try:
-            with launch_chromium() as browser:
-                page = browser.new_page()
-                page.goto(base + bare)
-                page.wait_for_function("() => window.__readyAt !== undefined", timeout=120_000)
-                wasm = json.loads(run_python(page, CODE.format(reps=args.reps, calls=CALLS, chunk=CHUNK,
-                                                               path="/" + sft.CHECKPOINT.split("/")[-1]),
-                                             zip_url=base + "py/gpt_mini.zip",
-                                             files={"/" + sft.CHECKPOINT.split("/")[-1]: base + sft.CHECKPOINT}))
-                page.close()
-                presses = []
-                for _ in range(args.reps):
-                    page = browser.new_page()
-                    page.goto(base + "widgets/sft.html")
-                    page.wait_for_function("""() => { const d = document.querySelector('[data-widget=sft]').dataset;
-                                              return d.status === 'ready' && !!d.tokens; }""", timeout=120_000)
-                    presses.append(page.evaluate(PRESS_JS, '[data-widget="sft"]'))
-                    page.close()
-        finally:
-            srv.shutdown()
+    ckpt = "/" + sft.CHECKPOINT.split("/")[-1]
+    with booted_bare_page(args.site) as (browser, page, base):
+        wasm = json.loads(run_python(page, CODE.format(reps=args.reps, calls=CALLS, chunk=CHUNK, path=ckpt),
+                                     zip_url=base + "py/gpt_mini.zip", files={ckpt: base + sft.CHECKPOINT}))
+        page.close()
+        presses = []
+        for _ in range(args.reps):
+            page = browser.new_page()
+            page.goto(base + "widgets/sft.html")
+            page.wait_for_function("""() => { const d = document.querySelector('[data-widget=sft]').dataset;
+                                      return d.status === 'ready' && !!d.tokens; }""", timeout=120_000)
+            presses.append(page.evaluate(PRESS_JS, '[data-widget="sft"]'))
+            page.close()
     scope = {}
     exec(CODE.format(reps=args.reps, calls=CALLS, chunk=CHUNK, path=str(ROOT / sft.CHECKPOINT)), scope)
     native = json.loads(eval("json.dumps(out)", scope))
