@@ -60,6 +60,7 @@ export const bootTimeline = [["worker started", 0]];
 const calls = new Map();          // id -> {resolve, reject, timer}
 const hosts = [];                 // every [data-widget] on the page
 const definitions = new Map();    // name -> widget definition
+const styled = new Map();         // name -> Promise: the widget's stylesheet has loaded (or failed)
 let worker = null;
 let nextId = 1;
 let readyResolve;
@@ -382,11 +383,14 @@ class Host {
     this.titleEl.textContent = label;
     this.root.setAttribute("role", "group");
     this.root.setAttribute("aria-label", `Interactive: ${label}`);
-    try {
-      def.mount(this.root, this.api());
-    } catch (e) {
-      this.bug(e, "failed to start");
-    }
+    (styled.get(this.name) || Promise.resolve()).then(() => {
+      try {
+        def.mount(this.root, this.api());
+      } catch (e) {
+        this.bug(e, "failed to start");
+      }
+      this.render();
+    });
     this.render();
   }
 
@@ -604,10 +608,12 @@ class Host {
 
 // ----------------------------------------------------------------------------- registration
 
-/** Called by static/widgets/<name>.js: mounts `def` on every [data-widget=name] of the page. */
+/** Called by static/widgets/<name>.js: mounts `def` on every [data-widget=name] of the page, once the widget's
+ *  own stylesheet (static/widgets/<name>.css, next to its script) has loaded, so its body never shows unstyled. */
 export function registerWidget(name, def) {
   if (definitions.has(name)) return;
   definitions.set(name, def);
+  styled.set(name, loadCss(`widgets/${name}.css`));
   for (const h of hosts) if (h.name === name && !h.def) h.mount(def);
 }
 
@@ -641,12 +647,19 @@ function init() {
   });
 }
 
-/** The widgets' own stylesheet travels with the runtime, so a page template needs only the script tag. */
+/** A stylesheet next to this file, linked once; resolves when it has loaded or failed (the browser reports it). */
+function loadCss(path) {
+  const href = new URL(path, import.meta.url).href;
+  const link = [...document.querySelectorAll("link[rel=stylesheet]")].find((l) => l.href === href);
+  if (link) return Promise.resolve();
+  return new Promise((resolve) => document.head.append(el("link", {rel: "stylesheet", href, onload: resolve,
+                                                                     onerror: resolve})));
+}
+
+/** The widgets' shared stylesheet travels with the runtime, so a page template needs only the script tags. Each
+ *  widget's own (static/widgets/<name>.css) follows it when the widget registers: later in the cascade. */
 function loadWidgetCss() {
-  const css = new URL("widgets/widgets.css", import.meta.url).href;
-  if (![...document.querySelectorAll("link[rel=stylesheet]")].some((l) => l.href === css)) {
-    document.head.append(el("link", {rel: "stylesheet", href: css}));
-  }
+  loadCss("widgets/widgets.css");
 }
 
 // Pages load this module `async`, so it usually runs while the HTML is still being parsed (a long lesson takes a
