@@ -7,26 +7,44 @@
 // (data-status, aria-busy, a polite live region), readable errors, knob state in the URL hash, the Reset
 // button, labelled controls bound to knobs, and lazily loaded uPlot with a text alternative for each chart.
 //
-// A chunked, long-running widget (Train / Stop / Reset) looks like this:
+// A training widget (Train / Stop / Reset over chunked calls) supplies only its Python calls and its drawing; the
+// shared loop, `api.trainLoop(spec)`, does the rest (button, chunk sizing, endings, status, forgetting the run):
 //
-//   registerWidget("pretrain", {title: "Watch a model learn", mount(root, api) {
+//   registerWidget("sft", {title: "Fine-tune on conversations", mount(root, api) {
 //     const controls = api.el("div", {class: "w-controls"}); api.body.append(controls);
-//     api.ui.range(controls, {knob: "lr", label: "learning rate", min: 0.0001, max: 0.1, step: 0.0001});
+//     const steps = api.ui.range(controls, {knob: "steps", label: "Training steps"});  // disabled until setRange
 //     const chart = api.lineChart(api.body, {title: "Loss", xLabel: "step", series: [{label: "train"}]});
-//     let run = 0, session = null, xs = [], ys = [];
-//     const stop = () => { run++; api.setStatus("ready"); };            // takes effect within one chunk
-//     api.ui.button(controls, {label: "Train", onClick: async () => {
-//       const me = ++run; api.setStatus("busy");
-//       session ??= await api.call("start", api.knobs.get());
-//       while (me === run) {
-//         const m = await api.call("step", {session, n: 20});          // Python keeps state; returns metrics
-//         xs.push(m.step); ys.push(m.loss); (await chart).update([xs, ys]);
-//       }
-//     }});
-//     api.ui.button(controls, {label: "Stop", onClick: stop});
-//     api.onReset(() => { stop(); session = null; xs = []; ys = []; });
-//     api.knobs.on(() => { stop(); session = null; });
+//     let losses = [];
+//     const draw = async () => (await chart).update([losses.map((_, i) => i + 1), losses]);
+//     const loop = api.trainLoop({
+//       button: controls,                                  // where the Train / Stop / Resume button goes
+//       runKnobs: ["lr", "steps", "seed"],                 // changing one of these forgets the run
+//       start: (k) => api.call("start", {lr: k.lr, steps: k.steps, seed: k.seed}),     // -> session (any JSON)
+//       step: (s, n, k) => api.call("step", {session: s.session, n}),  // -> {status, losses, step, steps, ...}
+//       close: (s) => api.call("close", {session: s.session}),        // optional: Reset frees Python's memory
+//       onChunk: (r, {stepsPerSecond}) => { losses.push(...r.losses); draw(); },
+//       onEnd: (kind, r) => kind === "diverged" ? `Diverged at step ${r.step}: ${r.diverged.why}` : undefined,
+//       onClear: () => { losses = []; draw(); },          // Reset, a run knob changed, or Python restarted
+//     });
+//     api.call("info").then((i) => steps.setRange({min: i.steps_range[0], max: i.steps_range[1]}));  // not retyped
 //   }});
+//
+// trainLoop(spec) -> {toggle(), train(), stop(), reset(), prepare(), button, running, session, state}.
+//   spec: start(knobs), step(session, n, knobs) and optionally close(session): the Python calls (promises);
+//         runKnobs: knob names whose change forgets the run; button: a parent element to put the Train button in;
+//         onSession(session, knobs): a new session was adopted (draw the untrained model);
+//         onChunk(result, {chunk, ms, stepsPerSecond}): after every chunk;
+//         onEnd(kind, result): kind "done" | "diverged" | "stopped", may be async; the words it returns are
+//           announced (done, stopped) or shown as the widget's error (diverged), else default words are;
+//         onClear(): the run was forgotten; onState(state): after every change of `state`;
+//         labels {train, stop, resume}; chunk {initial: 2, max: 20, targetMs: 300}.
+//   The loop keeps data-train (idle | training | stopped | done | diverged), data-chunk and data-steps-per-second
+//   on the root. prepare() starts a session without training (at most one start in flight, the newest wins), to
+//   show the untrained model; Train after done or diverged starts a new run; Stop acts after the chunk in flight.
+//
+// Python calls have a budget (api.call(fn, args, {timeout}); 60 s of Python's own time by default). A call past it
+// is a hang: the worker is replaced by a fresh one, that widget says so until its Reset, and every widget hears
+// api.onRestart(fn) (its sessions are gone; trainLoop forgets its run) and gets its knobs again (source "restart").
 //
 // api.call rejects with a PyError {type, message} that the widget already shows; the next success clears it.
 // Calls queue until Python is up, so a widget may call at mount. Non-finite floats arrive as NaN/±Infinity.
@@ -36,7 +54,7 @@ const ROOT = new URL(html.dataset.root || "./", location.href);
 const PYODIDE_URL = withSlash(new URL(html.dataset.pyodide || "pyodide/", ROOT).href);
 const ZIP_URL = new URL("py/gpt_mini.zip", ROOT).href;
 const BOOT_TIMEOUT_MS = 180_000;   // a boot that hangs (network stall) becomes an error, never an endless spinner
-const CALL_TIMEOUT_MS = 60_000;    // widgets chunk long work; one call running a minute is a bug worth showing
+const CALL_TIMEOUT_MS = 60_000;    // Python's time per call: widgets chunk long work, so a minute means it hung
 
 export const STALE = Symbol("stale");   // what `api.latest` resolves superseded calls with
 
@@ -54,25 +72,32 @@ export class PyError extends Error {
 
 // ----------------------------------------------------------------------------- worker and protocol
 
-const boot = {state: "booting", stage: "Starting Python", done: 0, total: 3, error: null};
+const boot = {state: "booting", stage: "Starting Python", done: 0, total: 3, error: null, restarts: 0};
 /** [stage, performance.now()] as the boot went (for bench/boot.py and curious readers of the console). */
 export const bootTimeline = [["worker started", 0]];
-const calls = new Map();          // id -> {resolve, reject, timer}
+const calls = new Map();          // id -> {resolve, reject, timer, host, fn, budget}
 const hosts = [];                 // every [data-widget] on the page
 const definitions = new Map();    // name -> widget definition
 const styled = new Map();         // name -> Promise: the widget's stylesheet has loaded (or failed)
 let worker = null;
 let nextId = 1;
+let pythonReady;                  // resolves when the current worker's Python is up (a new one per restart)
 let readyResolve;
-const pythonReady = new Promise((resolve) => { readyResolve = resolve; });
 
 function startWorker() {
-  worker = new Worker(new URL("worker.js", import.meta.url));
-  bootTimeline[0][1] = performance.now();
+  pythonReady = new Promise((resolve) => { readyResolve = resolve; });
+  const w = new Worker(new URL("worker.js", import.meta.url));
+  worker = w;
+  if (!boot.restarts) bootTimeline[0][1] = performance.now();
   const timer = setTimeout(() => bootFailed(
     new PyError("BootError", `Python did not start within ${BOOT_TIMEOUT_MS / 1000} s`)), BOOT_TIMEOUT_MS);
-  worker.onmessage = ({data}) => {
-    if (data.type === "progress") {
+  w.onmessage = ({data}) => {
+    if (w !== worker) return;                         // a replaced worker's last words
+    if (data.type === "started") {
+      // The budget counts Python's own time: a call queued behind another one is not slow.
+      const c = calls.get(data.id);
+      if (c) c.timer = setTimeout(() => restartAfterHang(data.id), c.budget);
+    } else if (data.type === "progress") {
       bootTimeline.push([data.stage, performance.now()]);
       Object.assign(boot, {stage: data.stage, done: data.done, total: data.total});
       hosts.forEach((h) => h.render());
@@ -95,21 +120,51 @@ function startWorker() {
     }
   };
   // A worker script that fails to load or throws at top level lands here, not in onmessage.
-  worker.onerror = (e) => {
+  w.onerror = (e) => {
     e.preventDefault();
+    if (w !== worker) return;
     clearTimeout(timer);
     bootFailed(new PyError("BootError", e.message || "the Python worker failed to start"));
   };
-  worker.postMessage({type: "boot", indexURL: PYODIDE_URL, zipURL: ZIP_URL});
+  w.postMessage({type: "boot", indexURL: PYODIDE_URL, zipURL: ZIP_URL});
 }
 
 function bootFailed(error) {
   if (boot.state === "error") return;
   boot.state = "error";
   boot.error = error;
-  for (const [, c] of calls) { clearTimeout(c.timer); c.reject(error); }
-  calls.clear();
+  rejectAll(() => error);
   hosts.forEach((h) => h.render());
+}
+
+function rejectAll(errorFor) {
+  const pending = [...calls];
+  calls.clear();
+  for (const [id, c] of pending) { clearTimeout(c.timer); c.reject(errorFor(id)); }
+}
+
+/**
+ * A call ran past its budget. A worker cannot interrupt its Python, and every later call would queue behind it, so
+ * the worker is replaced: a fresh one boots (each call re-fetches the files it needs). The widget that made the
+ * call shows why until its Reset; every widget hears `onRestart` (its sessions are gone) and the others get their
+ * knobs again (source "restart") so they redraw from scratch, like a widget that has just been mounted.
+ */
+function restartAfterHang(id) {
+  const hung = calls.get(id);
+  const seconds = +(hung.budget / 1000).toPrecision(3);
+  const words = `The Python computation (${hung.host.name}.${hung.fn}) took longer than ${seconds} s and was ` +
+    `stopped: Python was restarted, and this widget's state is gone. Press Reset to start again.`;
+  console.warn(`${hung.host.name}.${hung.fn} ran past its ${seconds} s budget: restarting the Python worker`);
+  worker.terminate();
+  hung.host.stuck = words;
+  const lost = new PyError("RestartError", "Python was restarted before this call finished");
+  lost.restarted = true;             // not the widget's fault: Host.call does not show it
+  rejectAll((cid) => (cid === id ? new PyError("TimeoutError", words) : lost));
+  boot.restarts++;
+  Object.assign(boot, {state: "booting", stage: "Restarting Python", done: 0});
+  bootTimeline.push(["worker restarted", performance.now()]);
+  startWorker();
+  for (const h of hosts) h.restarted(h === hung.host);
 }
 
 /** `files` {"/abs/path": url relative to the site root}: the worker fetches them into Python's FS first. */
@@ -118,21 +173,18 @@ function resolveFiles(files) {
   return Object.fromEntries(Object.entries(files).map(([path, url]) => [path, new URL(url, ROOT).href]));
 }
 
-function rawCall(widget, fn, args, timeout = CALL_TIMEOUT_MS, files = undefined) {
+/** The budget of a call without its own `timeout`; tests lower it with window.__gpt_mini_call_timeout_ms. */
+function defaultBudget() {
+  const test = Number(window.__gpt_mini_call_timeout_ms);
+  return test > 0 ? test : CALL_TIMEOUT_MS;
+}
+
+function rawCall(host, fn, args, timeout = defaultBudget(), files = undefined) {
   if (boot.state === "error") return Promise.reject(boot.error);
   return new Promise((resolve, reject) => {
     const id = nextId++;
-    // The clock starts when Python is up: queued behind the boot is not "slow".
-    const entry = {resolve, reject, timer: null};
-    calls.set(id, entry);
-    pythonReady.then(() => {
-      if (!calls.has(id)) return;
-      entry.timer = setTimeout(() => {
-        calls.delete(id);
-        reject(new PyError("TimeoutError", `${widget}.${fn} did not answer within ${timeout / 1000} s`));
-      }, timeout);
-    });
-    worker.postMessage({id, widget, fn, args: args ?? {}, files: resolveFiles(files)});
+    calls.set(id, {resolve, reject, timer: null, host, fn, budget: timeout});
+    worker.postMessage({id, widget: host.name, fn, args: args ?? {}, files: resolveFiles(files)});
   });
 }
 
@@ -315,6 +367,158 @@ export async function lineChart(container, {title, xLabel = "x", series, height 
   return {update, get chart() { return chart; }, figure};
 }
 
+// ----------------------------------------------------------------------------- the shared training loop
+
+/**
+ * Train / Stop / Reset over chunked Python calls (api.trainLoop(spec); the header comment shows a widget using it).
+ * The loop owns what every training widget shares: the Train button (Train / Stop / Resume), data-train on the root
+ * (idle | training | stopped | done | diverged), the busy status, a chunk size adapted so one call takes ~targetMs
+ * (Stop, Reset and knob changes act within one chunk), steps per second, the done / diverged / stopped endings,
+ * and forgetting the run on Reset, on a change of a knob in `runKnobs`, and when Python restarts.
+ * The widget supplies its Python calls and its drawing; `step` must resolve to
+ * {status: "training" | "done" | "diverged", losses: [...], step, steps, ...} (widgets/_live.py LiveRun).
+ */
+function trainLoop(host, api, {start, step, close, runKnobs = [], button, onSession, onChunk, onEnd, onClear,
+                                onState, labels = {}, chunk: {initial = 2, max = 20, targetMs = 300} = {}}) {
+  const words = {train: "Train", stop: "Stop", resume: "Resume", ...labels};
+  const data = host.root.dataset;
+  let session = null;       // what `start` resolved to, for `step`
+  let state = "idle";
+  let running = false;      // Train pressed and not stopped; the loop ends after the chunk in flight once false
+  let active = false;       // a loop is alive (possibly finishing its last chunk after Stop)
+  let run = 0;              // bumped whenever the run is forgotten: anything older is discarded
+  let starting = null;      // {run, promise} of the `start` in flight
+  let chunk = initial;
+  const runKey = (k) => JSON.stringify(runKnobs.map((name) => k[name]));
+  let lastKey = runKey(api.knobs.get());
+
+  const trainButton = button ? api.ui.button(button, {label: words.train, kind: "w-primary w-train",
+                                                      onClick: () => toggle()}) : null;
+  function setState(s, notify = true) {
+    state = s;
+    data.train = s;
+    if (trainButton) {
+      trainButton.textContent = running ? words.stop : s === "stopped" ? words.resume : words.train;
+      trainButton.setAttribute("aria-pressed", String(running));
+    }
+    if (notify) onState?.(s);
+  }
+
+  /** The session to train, starting one for the current knobs if there is none (at most one `start` in flight;
+   *  resolves to null if the run was forgotten meanwhile). A widget calls it to show the untrained model. */
+  function prepare() {
+    if (session) return Promise.resolve(session);
+    if (starting?.run === run) return starting.promise;
+    const mine = run;
+    const promise = (starting?.promise ?? Promise.resolve()).catch(() => {}).then(async () => {
+      if (mine !== run) return null;                     // superseded while the previous start ran
+      const k = api.knobs.get();
+      const s = await start(k);
+      if (mine !== run) { closeQuietly(s); return null; }
+      session = s;
+      onSession?.(s, k);
+      return s;
+    });
+    starting = {run: mine, promise};
+    const done = () => { if (starting?.promise === promise) starting = null; };
+    promise.then(done, done);
+    return promise;
+  }
+
+  function closeQuietly(s) {
+    if (s && close) Promise.resolve().then(() => close(s)).catch(() => {});
+  }
+
+  /** Forget the run (and its session): the next Train starts a new one. */
+  function forget({closeSession = true} = {}) {
+    run++;
+    running = false;
+    if (closeSession) closeQuietly(session);
+    session = null;
+    lastKey = runKey(api.knobs.get());
+    setState("idle");
+    api.setStatus("ready");
+    onClear?.();
+  }
+
+  async function train() {
+    if (state === "done" || state === "diverged") forget();   // a finished run: Train starts over
+    const mine = run;
+    active = running = true;
+    setState("training");
+    api.setStatus("busy");
+    let last = null;
+    try {
+      if (!(await prepare()) || mine !== run) return;
+      const t0 = performance.now();
+      let steps = 0;
+      while (running && mine === run) {
+        const c0 = performance.now();
+        const r = await step(session, chunk, api.knobs.get());
+        const ms = performance.now() - c0;
+        if (mine !== run) return;                                // forgotten while the chunk ran
+        last = r;
+        steps += r.losses.length;
+        // One call ≈ targetMs: responsive, without paying the per-call overhead on every step.
+        if (r.losses.length) chunk = Math.max(1, Math.min(max, Math.round(chunk * targetMs / ms) || 1));
+        const stepsPerSecond = steps / ((performance.now() - t0) / 1000);
+        data.chunk = String(chunk);
+        data.stepsPerSecond = stepsPerSecond.toFixed(2);
+        onChunk?.(r, {chunk, ms, stepsPerSecond});
+        if (r.status === "done" || r.status === "diverged") {
+          running = false;
+          const said = await onEnd?.(r.status, r);
+          if (mine !== run) return;
+          setState(r.status);
+          if (r.status === "diverged") api.setStatus("error", said || `Training diverged at step ${r.step}.`);
+          else end(said || `Training finished after ${r.step} steps.`);
+          return;
+        }
+      }
+      if (mine === run) {
+        setState("stopped");
+        end((await onEnd?.("stopped", last)) || `Stopped at step ${last?.step ?? 0}.`);
+      }
+    } catch (e) {
+      if (mine !== run) return;               // e.g. the call that hung: the restart already said so
+      running = false;
+      setState("idle");
+      if (!(e instanceof PyError)) host.bug(e, "failed while training");
+      else if (!e.restarted) api.setStatus("error", String(e));
+    } finally {
+      active = false;
+    }
+  }
+
+  function end(said) {
+    api.setStatus("ready");
+    api.announce(said);
+  }
+
+  function stop() {
+    running = false;       // the loop sees it after the chunk in flight
+    setState(state);
+  }
+
+  function toggle() {
+    if (running) stop();
+    else if (active) { running = true; setState("training"); }   // pressed again before the last chunk came back
+    else train();
+  }
+
+  api.knobs.on((k, source) => {
+    if (source === "reset") lastKey = runKey(k);          // onReset has forgotten the run already
+    else if (runKey(k) !== lastKey) forget();
+  });
+  api.onReset(() => forget());
+  api.onRestart(() => forget({closeSession: false}));
+  setState("idle", false);
+  return {
+    toggle, train, stop, prepare, reset: forget, button: trainButton,
+    get running() { return running; }, get session() { return session; }, get state() { return state; },
+  };
+}
+
 // ----------------------------------------------------------------------------- one widget on the page
 
 class Host {
@@ -326,9 +530,11 @@ class Host {
     this.pending = 0;
     this.held = false;           // setStatus("busy") holds busy across calls (e.g. a training loop)
     this.error = null;           // message of the widget's current error, or null
+    this.stuck = null;           // why Python was restarted under this widget: shown until its Reset
     this.inHash = false;
     this.knobListeners = new Set();
     this.resetListeners = new Set();
+    this.restartListeners = new Set();
     this.lastAnnounced = "";
     this.status = null;
     this.settled = null;        // last status that was not busy
@@ -396,11 +602,12 @@ class Host {
 
   api() {
     const host = this;
-    return {
+    const api = {
       root: this.root,
       body: this.body,
       name: this.name,
-      ready: pythonReady,
+      /** Resolves when Python is up (a new promise after a restart). */
+      get ready() { return pythonReady; },
       STALE,
       /** Call widgets.<name>.<fn>(**args) in Python. Resolves to the result, rejects with a PyError
        *  (already shown in the widget; the next successful call clears it). opts: {timeout, files}, where
@@ -420,6 +627,10 @@ class Host {
         on: (fn) => { host.knobListeners.add(fn); return () => host.knobListeners.delete(fn); },
       },
       onReset: (fn) => { host.resetListeners.add(fn); return () => host.resetListeners.delete(fn); },
+      /** fn() after Python was restarted (a call hung): every session and loaded file of the old worker is gone. */
+      onRestart: (fn) => { host.restartListeners.add(fn); return () => host.restartListeners.delete(fn); },
+      /** The shared Train / Stop / Reset loop over chunked Python calls: see the header comment. */
+      trainLoop: (spec) => trainLoop(host, api, spec),
       ui: {
         range: (parent, spec) => host.range(parent, spec),
         select: (parent, spec) => host.select(parent, spec),
@@ -427,15 +638,25 @@ class Host {
       },
       el, debounce, formatInt, cssVar, loadUPlot, chartColors, textAlternative, lineChart,
     };
+    return api;
   }
 
   call(fn, args, {timeout, files} = {}) {
     this.pending++;
     this.render();
     const done = () => { this.pending--; this.render(); };
-    return rawCall(this.name, fn, args, timeout, files).then(
+    return rawCall(this, fn, args, timeout, files).then(
       (result) => { this.error = null; done(); return result; },
-      (error) => { this.error = String(error); done(); throw error; });
+      (error) => { if (!error.restarted) this.error = String(error); done(); throw error; });
+  }
+
+  /** Python was restarted under every widget; `culprit`: this widget's call is the one that hung. */
+  restarted(culprit) {
+    for (const fn of this.restartListeners) {
+      try { fn(); } catch (e) { this.bug(e, "failed on a Python restart"); }
+    }
+    if (!culprit && this.def) this.emitKnobs("restart");
+    this.render();
   }
 
   latest(fn) {
@@ -493,6 +714,7 @@ class Host {
     this.knobs = structuredClone(this.defaults);
     this.inHash = false;
     this.error = null;
+    this.stuck = null;
     this.held = false;
     writeHashNow();
     this.emitKnobs("reset");
@@ -512,6 +734,9 @@ class Host {
     if (boot.state === "error") {
       status = "error";
       text = "Python could not start";
+    } else if (this.stuck) {
+      status = "error";
+      text = "Stopped";
     } else if (boot.state !== "ready") {
       status = "booting";
       text = `${boot.stage} (step ${boot.done + 1} of ${boot.total})`;
@@ -528,7 +753,8 @@ class Host {
       status = "ready";
       text = "Ready";
     }
-    const error = boot.state === "error" ? `Python could not start: ${boot.error}` : status === "error" ? this.error : null;
+    const error = boot.state === "error" ? `Python could not start: ${boot.error}`
+      : status === "error" ? this.stuck || this.error : null;
     const r = this.root;
     const previousStatus = this.status;
     this.status = status;
@@ -555,10 +781,11 @@ class Host {
 
   // --------------------------------------------------------------------------- controls bound to knobs
 
-  /** <label> + <input type=range> + <output>, bound to knobs[spec.knob]. */
+  /** <label> + <input type=range> + <output>, bound to knobs[spec.knob]. A range that comes from Python (info())
+   *  leaves out min/max: the input stays disabled until `setRange({min, max, step})`. */
   range(parent, {knob, label, min, max, step = 1, help, format = String}) {
     const id = newId(`w-${this.key}-${knob}`);
-    const input = el("input", {type: "range", id, name: knob, min, max, step});
+    const input = el("input", {type: "range", id, name: knob, min, max, step, disabled: min === undefined});
     const output = el("output", {for: id, class: "w-value"});
     const row = el("div", {class: "w-field", "data-knob": knob},
       el("label", {for: id, text: label}), input, output,
@@ -575,7 +802,12 @@ class Host {
     this.knobListeners.add(show);
     show(this.knobs);
     parent.append(row);
-    return {row, input, output};
+    const setRange = (r) => {
+      for (const k of ["min", "max", "step"]) if (r[k] !== undefined) input[k] = String(r[k]);
+      input.disabled = false;
+      show(this.knobs);
+    };
+    return {row, input, output, setRange};
   }
 
   /** <label> + <select>; options [{value, label}]; bound to knobs[spec.knob] unless spec.onChange is given. */

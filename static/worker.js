@@ -7,10 +7,14 @@
 //                                                           Python's filesystem first (once per path and URL)
 // Out: {type: "progress", stage, done, total}               boot progress (done of total steps finished)
 //      {type: "ready", ms} | {type: "boot-error", error}    end of boot
+//      {type: "started", id}                                Python begins the call (its files are in place):
+//                                                           the runtime's budget for the call counts from here
 //      {id, ok: true, result, ms} | {id, ok: false, error: {type, message}, ms}
+// A call runs to its end: nothing can interrupt Python here, so the runtime replaces a worker whose call hangs.
 "use strict";
 
 const TOTAL = 3;
+const FETCH_TIMEOUT_MS = 60_000;   // a file download that stalls becomes a FetchError, not a call without an answer
 let booted = null;      // Promise<dispatch function>, set by the boot message
 let pyodide = null;
 const fetched = new Map();   // path -> {url, done: Promise}: each file is downloaded once per page
@@ -83,11 +87,13 @@ function fetchFiles(files) {
     if (typeof path !== "string" || !path.startsWith("/")) throw new Error(`file path must be absolute: ${path}`);
     const known = fetched.get(path);
     if (known && known.url === url) return known.done;
-    const done = fetch(url).then(async (r) => {
+    const done = fetch(url, {signal: AbortSignal.timeout(FETCH_TIMEOUT_MS)}).then(async (r) => {
       if (!r.ok) throw new Error(`could not fetch ${url}: HTTP ${r.status}`);
       const bytes = new Uint8Array(await r.arrayBuffer());
       pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")) || "/");
       pyodide.FS.writeFile(path, bytes);
+    }).catch((e) => {
+      throw e.name === "TimeoutError" ? new Error(`could not fetch ${url} within ${FETCH_TIMEOUT_MS / 1000} s`) : e;
     });
     fetched.set(path, {url, done});
     done.catch(() => fetched.delete(path));   // a failed download may be retried by a later call
@@ -124,6 +130,7 @@ self.onmessage = async (event) => {
       return;
     }
   }
+  self.postMessage({type: "started", id});
   try {
     // JSON strings across the boundary: exact, and no proxies to leak.
     const reply = JSON.parse(dispatch(widget, fn, JSON.stringify(args ?? {})), revive);

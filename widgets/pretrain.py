@@ -81,11 +81,17 @@ def _corpus():
 # ----------------------------------------------------------------------------- knobs
 
 def info():
-    """Everything the UI needs before training: prompt presets, knob ranges, baselines, the model's size."""
+    """Everything the UI needs before training: prompt presets, knob ranges, baselines, the model's size.
+
+    The UI types none of these: its sliders, texts and chunk cap come from here."""
     d = _corpus()
     m = CFG.model
     return {"prompts": PROMPTS, "defaults": DEFAULT_KNOBS, "lr_range": list(LR_RANGE), "lr_ladder": list(LR_LADDER),
-            "steps_range": list(STEPS_RANGE), "baselines": d["baselines"], "model": m.to_dict(),
+            "steps_range": list(STEPS_RANGE), "steps_step": 50,   # the steps slider moves in 50s
+            "seed_range": [0, 9],          # the seed slider offers these; start() takes any seed
+            "max_chunk": MAX_CHUNK, "top_k": TOP_K,
+            "diverge_above": d["baselines"]["uniform"] + DIVERGE_MARGIN,
+            "baselines": d["baselines"], "model": m.to_dict(),
             "batch_size": CFG.train.batch_size, "warmup": CFG.train.warmup, "lesson_lr": CFG.train.lr,
             "params": int(sum(int(np.prod(shape)) for shape in param_shapes(m).values())),
             "alphabet": world.ALPHABET}

@@ -6,13 +6,10 @@ import {PyError, registerWidget, STALE} from "../runtime.js";
 // Python errors are already shown by the runtime; anything else is a bug in this file and must surface.
 const pyOnly = (e) => { if (!(e instanceof PyError)) throw e; };
 
-// The learning-rate slider walks this log-spaced ladder of round values (within widgets/pretrain.py LR_RANGE):
-// exact numbers in links and tests, the lesson's default on it, and the diverging end (≳ 0.5) within reach.
-const LR_LADDER = [1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 2e-2, 3e-2, 5e-2, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 2, 3];
-const nearestRung = (v) => LR_LADDER.reduce((best, x, i) =>
-  (Math.abs(Math.log(x / v)) < Math.abs(Math.log(LR_LADDER[best] / v)) ? i : best), 0);
-const CHUNK_TARGET_MS = 300;                 // one call ≈ this long: Stop and knob changes act within it
-const CHUNK_MAX = 20;
+// Every constant (the learning-rate ladder, the sliders' ranges, the model's size, the divergence line) comes from
+// widgets/pretrain.py info(); the Train / Stop / Reset loop is the runtime's (api.trainLoop).
+const nearestRung = (ladder, v) => ladder.reduce((best, x, i) =>
+  (Math.abs(Math.log(x / v)) < Math.abs(Math.log(ladder[best] / v)) ? i : best), 0);
 const CONTINUATION_EVERY_MS = 2000;          // the greedy continuation costs ~16 forwards: not every chunk
 const RESULTS = {path: "/data/results/00_pretrain.json", url: "results/00_pretrain.json"};
 
@@ -27,9 +24,10 @@ registerWidget("pretrain", {
     body.classList.add("w-pretrain");
     const data = root.dataset;   // what tests read: exactly what Python returned
 
-    body.append(el("p", {class: "w-note", text:
-      "Press Train: a small GPT (the same model.py, 2 layers, 48 channels) learns from the toy world's text " +
-      "right here in your browser. The bars are its probabilities for the character after your prompt."}));
+    const intro = (size) => "Press Train: a small GPT (the same model.py" + size + ") learns from the toy world's " +
+      "text right here in your browser. The bars are its probabilities for the character after your prompt.";
+    const introNote = el("p", {class: "w-note", text: intro("")});
+    body.append(introNote);
 
     // ------------------------------------------------------------------ controls
     const promptRow = el("div", {class: "w-prompt-row"});
@@ -47,29 +45,65 @@ registerWidget("pretrain", {
 
     const controls = el("div", {class: "w-controls"});
     body.append(controls);
-    // Learning rate: a log-scale slider (the input holds a rung of LR_LADDER); the knob holds lr itself.
+    // Learning rate: a log-scale slider (the input holds a rung of info's lr_ladder); the knob holds lr itself.
+    let ladder = [];             // from info(): until then the slider is disabled
     const lrId = "w-pretrain-lr-" + Math.random().toString(36).slice(2, 8);
-    const lrInput = el("input", {type: "range", id: lrId, name: "lr", min: 0, max: LR_LADDER.length - 1,
-      step: 1, "aria-describedby": lrId + "-help"});
+    const lrInput = el("input", {type: "range", id: lrId, name: "lr", min: 0, max: 0, step: 1, disabled: true,
+      "aria-describedby": lrId + "-help"});
     const lrOut = el("output", {for: lrId, class: "w-value"});
+    const lrHelp = el("span", {class: "w-help", id: lrId + "-help", text: "Adam's step size. Try the far right."});
     controls.append(el("div", {class: "w-field", "data-knob": "lr"},
-      el("label", {for: lrId, text: "Learning rate (log scale)"}), lrInput, lrOut,
-      el("span", {class: "w-help", id: lrId + "-help", text: "Adam's step size: 1e−4 … 3. Try the far right."})));
-    lrInput.addEventListener("input", () => api.knobs.set({lr: LR_LADDER[Number(lrInput.value)]}));
+      el("label", {for: lrId, text: "Learning rate (log scale)"}), lrInput, lrOut, lrHelp));
+    lrInput.addEventListener("input", () => api.knobs.set({lr: ladder[Number(lrInput.value)]}));
     const showLr = (k) => {
       const v = Number(k.lr);
-      if (Number.isFinite(v) && v > 0) lrInput.value = String(nearestRung(v));
+      if (Number.isFinite(v) && v > 0 && ladder.length) lrInput.value = String(nearestRung(ladder, v));
       lrOut.value = Number.isFinite(v) ? fmtLr(v) : String(k.lr);
       lrInput.setAttribute("aria-valuetext", `learning rate ${lrOut.value}`);
     };
-    api.ui.range(controls, {knob: "steps", label: "Training steps", min: 50, max: 1000, step: 50,
+    const stepsField = api.ui.range(controls, {knob: "steps", label: "Training steps",
       help: "The schedule (warmup, then cosine decay) spans these."});
-    api.ui.range(controls, {knob: "seed", label: "Seed", min: 0, max: 9, step: 1,
-      help: "Initial weights and batch order."});
+    const seedField = api.ui.range(controls, {knob: "seed", label: "Seed", help: "Initial weights and batch order."});
 
     const actions = el("div", {class: "w-actions"});
     body.append(actions);
-    const trainButton = api.ui.button(actions, {label: "Train", kind: "w-primary w-train", onClick: () => toggle()});
+    // The shared loop: its Train / Stop / Resume button goes first in `actions`; `train` sets in motion below.
+    const loop = api.trainLoop({
+      button: actions,
+      runKnobs: ["lr", "steps", "seed"],            // a new lr / steps / seed is a different run
+      start: (k) => api.call("start", {lr: k.lr, steps: k.steps, seed: k.seed, prompt: k.prompt}),
+      step: (s, n, k) => {
+        wantText = performance.now() - lastContinuation > CONTINUATION_EVERY_MS;
+        return api.call("step", {session: s.session, n: Math.min(n, info?.max_chunk ?? n), prompt: k.prompt,
+                                 complete: wantText});
+      },
+      close: (s) => api.call("close", {session: s.session}),
+      onSession: (r) => { useSession(r); showProgress(); },
+      onChunk: (r, {stepsPerSecond}) => {
+        losses.push(...r.losses);
+        drawCurve();
+        if (r.dist) { dist.draw(r.dist, wantText ? r.continuation : undefined); data.dist = JSON.stringify(r.dist); }
+        if (wantText) lastContinuation = performance.now();
+        stalledNote.hidden = !r.stalled;
+        stalledNote.textContent = r.stalled || "";
+        showProgress(` · ${stepsPerSecond.toFixed(1)} steps/s`);
+      },
+      onEnd: async (kind, r) => {
+        if (kind === "diverged") {
+          showDiverged(r.diverged);
+          return `Training diverged at step ${r.diverged.step}: the loss rose above ` +
+            `${info.diverge_above.toFixed(2)} nats. The explanation is below.`;
+        }
+        if (kind === "done") {
+          const s = loop.session;
+          const p = await api.call("probs", {session: s.session, prompt: api.knobs.get().prompt, complete: true});
+          if (p && loop.session === s) dist.draw(p, p.continuation);
+          return `Training finished: loss ${losses.at(-1).toFixed(3)} after ${losses.length} steps.`;
+        }
+        return undefined;            // stopped: the loop's own words
+      },
+      onClear: () => { losses = []; showDiverged(null); drawCurve(); },
+    });
     const progressLine = el("span", {class: "w-progressline", role: "status"});
     actions.append(progressLine);
 
@@ -112,21 +146,11 @@ registerWidget("pretrain", {
     });
 
     // ------------------------------------------------------------------ state
+    let info = null;             // widgets/pretrain.py info(): presets, ladder, ranges, model size, baselines
     let baselines = {uniform: NaN, unigram: NaN};
-    let session = null;          // {id, lr, steps, seed}
     let losses = [];
-    let trainStatus = "idle";    // idle | training | stopped | done | diverged
-    let running = false;
-    let chunk = 2;
     let lastContinuation = 0;
-    let generation = 0;          // bumped by Reset / knob changes: a loop from an older generation stops
-
-    function setTrainStatus(s) {
-      trainStatus = s;
-      data.train = s;
-      trainButton.textContent = running ? "Stop" : (s === "stopped" ? "Resume" : "Train");
-      trainButton.setAttribute("aria-pressed", String(running));
-    }
+    let wantText = false;        // the chunk in flight asked for the greedy continuation
 
     function drawCurve() {
       data.losses = JSON.stringify(losses);
@@ -137,7 +161,7 @@ registerWidget("pretrain", {
 
     function showProgress(extra = "") {
       const last = losses.at(-1);
-      const total = session ? session.steps : api.knobs.get().steps;
+      const total = loop.session ? loop.session.steps : api.knobs.get().steps;
       progressLine.textContent = losses.length
         ? `Step ${losses.length} of ${total} · loss ${Number.isFinite(last) ? last.toFixed(3) : String(last)}${extra}`
         : `Untrained (step 0 of ${total})${extra}`;
@@ -154,125 +178,33 @@ registerWidget("pretrain", {
       dist.stale(true, "No distribution: a diverged model's probabilities are meaningless.");
     }
 
-    // ------------------------------------------------------------------ training loop
-    const sameRun = (k) => session && session.lr === k.lr && session.steps === k.steps && session.seed === k.seed;
-
-    async function newSession(k) {
-      useSession(await api.call("start", {lr: k.lr, steps: k.steps, seed: k.seed, prompt: k.prompt}), k);
-    }
-
-    /** Adopt the untrained model a `start` call returned for knobs k. */
-    function useSession(r, k) {
-      session = {id: r.session, lr: k.lr, steps: k.steps, seed: k.seed};
+    /** Adopt the untrained model a `start` call returned. */
+    function useSession(r) {
       data.session = String(r.session);
       baselines = r.baselines;
       losses = [];
+      lastContinuation = 0;
       showDiverged(null);
       drawCurve();
       dist.draw(r.dist);
       data.dist = JSON.stringify(r.dist);
     }
 
-    async function trainLoop() {
-      const gen = ++generation;
-      running = true;
-      setTrainStatus("training");
-      api.setStatus("busy");
-      try {
-        let k = api.knobs.get();
-        if (!sameRun(k) || trainStatus === "done" || ["done", "diverged"].includes(data.runEnd)) {
-          await newSession(k);
-          data.runEnd = "";
-          lastContinuation = 0;
-        }
-        const t0 = performance.now();
-        const stepsBefore = losses.length;
-        while (running && gen === generation) {
-          k = api.knobs.get();
-          const wantText = performance.now() - lastContinuation > CONTINUATION_EVERY_MS;
-          const c0 = performance.now();
-          const r = await api.call("step", {session: session.id, n: chunk, prompt: k.prompt, complete: wantText});
-          const ms = performance.now() - c0;
-          if (gen !== generation) return;            // Reset or a knob change superseded this run
-          losses.push(...r.losses);
-          drawCurve();
-          if (r.dist) { dist.draw(r.dist, wantText ? r.continuation : undefined); data.dist = JSON.stringify(r.dist); }
-          if (wantText) lastContinuation = performance.now();
-          stalledNote.hidden = !r.stalled;
-          stalledNote.textContent = r.stalled || "";
-          // Adapt the chunk so one call takes ~CHUNK_TARGET_MS: responsive, without paying per-call overhead each step.
-          if (r.losses.length) chunk = Math.max(1, Math.min(CHUNK_MAX, Math.round(chunk * CHUNK_TARGET_MS / ms) || 1));
-          data.chunk = String(chunk);
-          const rate = (losses.length - stepsBefore) / ((performance.now() - t0) / 1000);
-          showProgress(` · ${rate.toFixed(1)} steps/s`);
-          data.stepsPerSecond = rate.toFixed(2);
-          if (r.status === "diverged") {
-            data.runEnd = "diverged";
-            showDiverged(r.diverged);
-            running = false;
-            setTrainStatus("diverged");
-            api.setStatus("error", `Training diverged at step ${r.diverged.step}: the loss rose above ` +
-              `${(baselines.uniform + 1).toFixed(2)} nats. The explanation is below.`);
-            api.announce(`Training diverged at step ${r.diverged.step}.`);
-            return;
-          }
-          if (r.status === "done") {
-            data.runEnd = "done";
-            running = false;
-            const p = await api.call("probs", {session: session.id, prompt: api.knobs.get().prompt, complete: true});
-            if (gen === generation && p) dist.draw(p, p.continuation);
-            setTrainStatus("done");
-            api.setStatus("ready");
-            api.announce(`Training finished: loss ${losses.at(-1).toFixed(3)} after ${losses.length} steps.`);
-            return;
-          }
-        }
-        if (gen === generation) {
-          setTrainStatus("stopped");
-          api.setStatus("ready");
-          api.announce(`Stopped at step ${losses.length}.`);
-        }
-      } catch (e) {
-        // The runtime shows a Python error ("Type: message"); the loop just ends.
-        running = false;
-        setTrainStatus("idle");
-        pyOnly(e);
-      } finally {
-        if (gen === generation) running = false;
-        setTrainStatus(trainStatus);
-      }
-    }
-
-    function stop() {
-      running = false;   // the loop sees this after the chunk in flight
-      setTrainStatus(trainStatus);
-    }
-
-    function toggle() {
-      if (running) stop();
-      else trainLoop();
-    }
-
     // ------------------------------------------------------------------ prompt changes (no training needed)
     const probsLatest = api.latest("probs");
-    const startLatest = api.latest("start");
     async function refreshPrompt(k, source) {
       syncPrompt(k, source);
-      if (running) return;                 // the next chunk reads the new prompt anyway
+      if (loop.running) return;            // the next chunk reads the new prompt anyway
       try {
-        if (session) {
-          if (data.runEnd === "diverged") return;
-          const r = await probsLatest({session: session.id, prompt: k.prompt, complete: true});
-          if (r === STALE) return;
-          dist.draw(r, r.continuation);
-          data.dist = JSON.stringify(r);
-        } else {
-          const gen = generation;
-          const r = await startLatest({lr: k.lr, steps: k.steps, seed: k.seed, prompt: k.prompt});
-          if (r === STALE || gen !== generation) return;
-          useSession(r, k);
-          showProgress();
+        if (!loop.session) {
+          await loop.prepare();            // a fresh untrained model (onSession draws it)
+          return;
         }
+        if (loop.state === "diverged") return;
+        const r = await probsLatest({session: loop.session.session, prompt: k.prompt, complete: true});
+        if (r === STALE) return;
+        dist.draw(r, r.continuation);
+        data.dist = JSON.stringify(r);
       } catch (e) { pyOnly(e); }
     }
 
@@ -283,38 +215,11 @@ registerWidget("pretrain", {
       presetSelect.select.value = JSON.stringify(i >= 0 ? k.prompt : null);
     }
 
-    // A new lr / steps / seed is a different run: stop, forget the model, show the new untrained one.
-    function runKnobsChanged() {
-      generation++;
-      running = false;
-      session = null;
-      data.runEnd = "";
-      losses = [];
-      showDiverged(null);
-      setTrainStatus("idle");
-      api.setStatus("ready");
-      drawCurve();
-    }
-
     let presets = [];
-    const runKey = (k) => JSON.stringify([k.lr, k.steps, k.seed]);
-    let lastRunKnobs = null;
     api.knobs.on((k, source) => {
       showLr(k);
-      const runKnobs = runKey(k);
-      if (runKnobs !== lastRunKnobs) {
-        lastRunKnobs = runKnobs;
-        runKnobsChanged();
-      }
       refreshPrompt(k, source);
       refreshSnapshot(k);
-    });
-    api.onReset(() => {
-      generation++;
-      running = false;
-      if (session) api.call("close", {session: session.id}).catch(() => {});
-      session = null;
-      lastRunKnobs = null;   // the "reset" knob event then starts a fresh untrained model
     });
 
     // ------------------------------------------------------------------ snapshots
@@ -390,7 +295,7 @@ registerWidget("pretrain", {
             summary: `${caption ? caption + ". " : ""}After “${d.prompt}”, the most likely next character is ` +
               `${top.name} at ${pct(top.p)}; the top ${d.top.length} hold ${pct(d.top_mass)} of the probability ` +
               `(entropy ${d.entropy.toFixed(2)} nats).`,
-            caption: "All ten probabilities",
+            caption: `All ${d.top.length} probabilities`,
             columns: ["Character", "Probability"],
             rows: d.top.map((t) => [t.name, pct(t.p)]),
           });
@@ -399,17 +304,28 @@ registerWidget("pretrain", {
     }
 
     // ------------------------------------------------------------------ start
-    const k0 = api.knobs.get();
-    showLr(k0);
-    setTrainStatus("idle");
-    showProgress();
-    api.call("info").then((r) => {
+    /** What info() says: the sliders' ranges, the texts that name sizes, the prompt presets. */
+    function useInfo(r) {
+      info = r;
       presets = r.prompts;
       baselines = r.baselines;
+      ladder = r.lr_ladder;
+      lrInput.max = String(ladder.length - 1);
+      lrInput.disabled = false;
+      lrHelp.textContent = `Adam's step size: ${fmtLr(r.lr_range[0])} … ${fmtLr(r.lr_range[1])}. Try the far right.`;
+      stepsField.setRange({min: r.steps_range[0], max: r.steps_range[1], step: r.steps_step});
+      seedField.setRange({min: r.seed_range[0], max: r.seed_range[1], step: 1});
+      introNote.textContent = intro(`, ${r.model.n_layer} layers, ${r.model.n_embd} channels`);
       presetSelect.setOptions([{value: null, label: "Custom"}, ...presets.map((p) => ({value: p, label: `“${p}”`}))]);
-      syncPrompt(api.knobs.get());
-    }, () => {});
-    lastRunKnobs = runKey(k0);
+      const k = api.knobs.get();
+      showLr(k);
+      syncPrompt(k);
+    }
+
+    const k0 = api.knobs.get();
+    showLr(k0);
+    showProgress();
+    api.call("info").then(useInfo, () => {});
     refreshPrompt(k0);
     chartReady.catch(() => {});
     loadSnapshots();
