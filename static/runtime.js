@@ -75,7 +75,7 @@ export class PyError extends Error {
 const boot = {state: "booting", stage: "Starting Python", done: 0, total: 3, error: null, restarts: 0};
 /** [stage, performance.now()] as the boot went (for bench/boot.py and curious readers of the console). */
 export const bootTimeline = [["worker started", 0]];
-const calls = new Map();          // id -> {resolve, reject, timer, host, fn, budget}
+const calls = new Map();          // id -> {resolve, reject, timer, host, fn, budget (ms; unset: the default)}
 const hosts = [];                 // every [data-widget] on the page
 const definitions = new Map();    // name -> widget definition
 const styled = new Map();         // name -> Promise: the widget's stylesheet has loaded (or failed)
@@ -96,7 +96,9 @@ function startWorker() {
     if (data.type === "started") {
       // The budget counts Python's own time: a call queued behind another one is not slow.
       const c = calls.get(data.id);
-      if (c) c.timer = setTimeout(() => restartAfterHang(data.id), c.budget);
+      if (!c) return;
+      c.budget ??= defaultBudget();
+      c.timer = setTimeout(() => restartAfterHang(data.id), c.budget);
     } else if (data.type === "progress") {
       bootTimeline.push([data.stage, performance.now()]);
       Object.assign(boot, {stage: data.stage, done: data.done, total: data.total});
@@ -173,13 +175,14 @@ function resolveFiles(files) {
   return Object.fromEntries(Object.entries(files).map(([path, url]) => [path, new URL(url, ROOT).href]));
 }
 
-/** The budget of a call without its own `timeout`; tests lower it with window.__gpt_mini_call_timeout_ms. */
+/** The budget of a call without its own `timeout`, read as the call starts; tests lower it with
+ *  window.__gpt_mini_call_timeout_ms. */
 function defaultBudget() {
   const test = Number(window.__gpt_mini_call_timeout_ms);
   return test > 0 ? test : CALL_TIMEOUT_MS;
 }
 
-function rawCall(host, fn, args, timeout = defaultBudget(), files = undefined) {
+function rawCall(host, fn, args, timeout = undefined, files = undefined) {
   if (boot.state === "error") return Promise.reject(boot.error);
   return new Promise((resolve, reject) => {
     const id = nextId++;

@@ -5,9 +5,12 @@
 - `browser`    session: one Chromium for the whole run.
 - `open_page`  function: a factory of fresh, watched pages (own context); teardown asserts the page logged no
                console error, threw no uncaught exception and asked for nothing outside 127.0.0.1.
-- `booted`     module, defined by each widget's test module (not here): one watched page per widget page, booted
-               once and shared by that module's tests (Python takes seconds to start; the tests restore the knobs
-               with Reset instead of reloading).
+- `booted_widget(name, *paths, restore=None)` a factory of a widget test module's two fixtures, one line there:
+                   booted, page = booted_widget(NAME, "widgets/NAME.html", restore=wait_for_defaults)
+               `booted` (module scope, one per path): a watched page, booted once and shared by the module's tests
+               (Python takes seconds to start); `page` (each test): that page after Reset, once `restore(page)` saw
+               the widget's restored state and it settled; the test fails if the page logged an error or left
+               127.0.0.1.
 Without Chromium the tests skip locally and fail under CI=true.
 """
 import os
@@ -17,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from .harness import CHROMIUM_ARGS, Watched, find_chromium, serve
+from .harness import CHROMIUM_ARGS, Watched, find_chromium, page_exists, serve
+from .widgetpage import root_selector, wait_booted, wait_settled
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -91,3 +95,34 @@ def open_page(browser, site_url):
             w.close()
 
 
+def booted_widget(name, *paths, restore=None):
+    """(booted, page) fixtures for widget `name` on each of `paths` (site-relative pages); see the module docstring.
+
+    restore(page), if given, waits after each Reset until the widget shows its restored state (e.g. the result for
+    its default knobs): Reset alone returns before the widget's Python calls have answered."""
+    root = root_selector(name)
+
+    @pytest.fixture(scope="module", params=paths if len(paths) > 1 else None)
+    def booted(request, browser, site_url, site_dir):
+        path = getattr(request, "param", paths[0])
+        if not page_exists(site_dir, path):
+            pytest.fail(f"{path} is not in the built site")
+        w = Watched(browser)
+        try:
+            w.page.goto(site_url + path)
+            assert wait_booted(w.page, name) == "ready", w.page.inner_text(root)
+            yield w
+        finally:
+            w.close()
+
+    @pytest.fixture
+    def page(booted):
+        p = booted.page
+        p.locator(f"{root} .w-reset").click()
+        if restore:
+            restore(p)
+        wait_settled(p, name)
+        yield p
+        booted.assert_clean()
+
+    return booted, page

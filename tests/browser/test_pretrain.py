@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from .harness import Watched, page_exists
+from .conftest import booted_widget
 from .widgetpage import hash_knobs, set_control, wait_booted, wait_settled
 from widgets import pretrain
 
@@ -75,27 +75,13 @@ def same_dist(a, b, atol):
         assert pa[c] == pytest.approx(pb[c], abs=atol), (c, a["top"], b["top"])
 
 
-@pytest.fixture(scope="module")
-def booted(browser, site_url, site_dir):
-    if not page_exists(site_dir, PAGE):
-        pytest.fail(f"{PAGE} is not in the built site")
-    w = Watched(browser)
-    w.page.goto(site_url + PAGE)
-    assert wait_booted(w.page, NAME) == "ready", w.page.inner_text(ROOT)
-    yield w
-    w.close()
+def untrained(page):
+    """After Reset: a fresh untrained model for the default prompt, no curve."""
+    wait_for(page, 'd.train === "idle" && !!d.dist && JSON.parse(d.dist).prompt === "ada lives in "', 20_000)
+    assert n_losses(page) == 0
 
 
-@pytest.fixture
-def page(booted):
-    """The shared page, Reset (knobs, session, curve); fails the test if it logged an error or left 127.0.0.1."""
-    p = booted.page
-    p.locator(f"{ROOT} .w-reset").click()
-    wait_for(p, 'd.train === "idle" && !!d.dist && JSON.parse(d.dist).prompt === "ada lives in "', 20_000)
-    wait_settled(p, NAME)
-    assert n_losses(p) == 0
-    yield p
-    booted.assert_clean()
+booted, page = booted_widget(NAME, PAGE, restore=untrained)
 
 
 def test_ready_with_the_untrained_models_distribution(page):

@@ -1,10 +1,12 @@
-"""The widget runtime itself, on a test page written into the built site: two widgets of one kind, a widget
-whose code never loads, hash keys per instance, and the chart helper later widgets build on."""
+"""The widget runtime itself, on test pages written into the built site: two widgets of one kind, a widget
+whose code never loads, hash keys per instance, the chart helper later widgets build on, and a hung Python call
+that restarts the worker under three widgets."""
 import json
 
 import pytest
 
 from .widgetpage import hash_knobs, set_control
+from widgets import pretrain, shapes
 
 pytestmark = pytest.mark.browser
 
@@ -78,3 +80,87 @@ def test_line_chart_helper_draws_and_describes(test_page):
     assert info["head"] == ["step", "train", "val"]
     assert 50 <= info["rows"] <= 62          # sampled, last point included
     assert not test_page.errors and not test_page.external
+
+
+RESTART_PAGE = "restart-test.html"
+
+
+def restart_page_html():
+    knobs = json.dumps(pretrain.DEFAULT_KNOBS).replace("'", "&#39;")
+    shape_knobs = json.dumps(shapes.DEFAULT_KNOBS).replace("'", "&#39;")
+    return f"""<!doctype html>
+<html lang="en" data-root="./" data-pyodide="pyodide/">
+<head><meta charset="utf-8"><title>restart test</title><link rel="icon" href="data:,">
+<script type="module" src="static/runtime.js"></script>
+<script type="module" src="static/widgets/pretrain.js"></script>
+<script type="module" src="static/widgets/shapes.js"></script></head>
+<body><main><h1>Restart test</h1>
+<div class="widget" id="p1" data-widget="pretrain" data-status="booting" aria-busy="true" data-knobs='{knobs}'></div>
+<div class="widget" id="p2" data-widget="pretrain" data-status="booting" aria-busy="true" data-knobs='{knobs}'></div>
+<div class="widget" id="s" data-widget="shapes" data-status="booting" aria-busy="true" data-knobs='{shape_knobs}'></div>
+</main></body></html>
+"""
+
+
+def wait_ids(page, ids, statuses=("ready",), timeout=90_000):
+    page.wait_for_function("""([ids, statuses]) => ids.every(id => {
+        const e = document.getElementById(id);
+        return statuses.includes(e.dataset.status) && e.getAttribute("aria-busy") === "false"; })""",
+                           arg=[ids, list(statuses)], timeout=timeout)
+
+
+def train_a_little(page, id_):
+    """Train from a fresh model until a few losses are in, Stop; return the losses."""
+    page.click(f"#{id_} .w-train")
+    page.wait_for_function("id => JSON.parse(document.getElementById(id).dataset.losses || '[]').length >= 3",
+                           arg=id_, timeout=60_000)
+    page.click(f"#{id_} .w-train")
+    page.wait_for_function("id => document.getElementById(id).dataset.train === 'stopped'", arg=id_, timeout=20_000)
+    wait_ids(page, [id_])
+    return json.loads(page.get_attribute(f"#{id_}", "data-losses"))
+
+
+def test_a_hung_call_restarts_python_and_every_widget_recovers(site_dir, open_page):
+    (site_dir / RESTART_PAGE).write_text(restart_page_html())
+    w = open_page(RESTART_PAGE)
+    p = w.page
+    wait_ids(p, ["p1", "p2", "s"])
+    p.wait_for_function("!!document.getElementById('p2').dataset.snapshot", timeout=30_000)
+    [old] = p.workers
+    closed = []
+    old.on("close", lambda _: closed.append(True))
+    p.evaluate("['data-session', 'data-snapshot'].forEach(a => document.getElementById('p2').removeAttribute(a))")
+
+    # Any Python call now runs past its budget: Train's first chunk (pretrain.step) hangs.
+    p.evaluate("window.__gpt_mini_call_timeout_ms = 5")
+    p.click("#p1 .w-train")
+    p.wait_for_function("document.getElementById('p1').dataset.status === 'error'", timeout=20_000)
+    p.evaluate("delete window.__gpt_mini_call_timeout_ms")
+    message = p.locator("#p1 .w-error").inner_text()
+    assert "pretrain.step" in message and "took longer than 0.005 s" in message and "Reset" in message, message
+    assert p.get_attribute("#p1", "data-train") == "idle"
+    assert p.locator("#p1 .w-train").inner_text() == "Train"
+    for _ in range(50):                            # the close event arrives while Playwright waits
+        if closed:
+            break
+        p.wait_for_timeout(100)
+    assert closed, "the hung worker was not terminated"
+
+    # The others boot again with a new worker and redraw: a fresh session, the snapshot's file fetched again.
+    wait_ids(p, ["p2", "s"])
+    [new] = p.workers
+    assert new is not old and new.url.endswith("/static/worker.js")
+    p.wait_for_function("['session', 'snapshot'].every(k => !!document.getElementById('p2').dataset[k])", timeout=30_000)
+    assert json.loads(p.get_attribute("#s", "data-result"))["ok"] is True
+    assert p.get_attribute("#p1", "data-status") == "error"         # still saying why, until its Reset
+    assert "took longer than" in p.locator("#p1 .w-error").inner_text()
+    losses = train_a_little(p, "p2")
+    assert losses[0] == pytest.approx(pretrain.info()["baselines"]["uniform"], abs=0.05)   # from an untrained model
+
+    # Reset brings the widget whose call hung back: it trains again, no page reload.
+    p.click("#p1 .w-reset")
+    wait_ids(p, ["p1"])
+    assert p.locator("#p1 .w-error").is_hidden()
+    losses = train_a_little(p, "p1")
+    assert losses[0] == pytest.approx(pretrain.info()["baselines"]["uniform"], abs=0.05)
+    assert len(p.workers) == 1

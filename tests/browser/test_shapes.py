@@ -5,7 +5,8 @@ import statistics
 
 import pytest
 
-from .harness import Watched, page_exists
+from .conftest import booted_widget
+from .harness import page_exists
 from .widgetpage import hash_knobs, knobs_hash, set_control, wait_booted, wait_settled, wait_status
 from widgets import shapes
 
@@ -54,29 +55,7 @@ def wait_result(page, knobs, timeout=15_000):
     return rendered(page)
 
 
-def reset(page):
-    page.locator(f"{ROOT} .w-reset").click()
-    return wait_result(page, defaults(page))
-
-
-@pytest.fixture(scope="module", params=PAGES)
-def booted(request, browser, site_url, site_dir):
-    """One booted page per widget page, shared by this module's tests."""
-    if not page_exists(site_dir, request.param):
-        pytest.skip(f"{request.param} is not in the built site")
-    w = Watched(browser)
-    w.page.goto(site_url + request.param)
-    assert wait_booted(w.page, NAME) == "ready", w.page.inner_text(ROOT)
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def page(booted):
-    """The shared page, knobs restored; fails the test if it logged an error or left 127.0.0.1."""
-    reset(booted.page)
-    yield booted.page
-    booted.assert_clean()
+booted, page = booted_widget(NAME, *PAGES, restore=lambda p: wait_result(p, defaults(p)))
 
 
 def test_boots_with_progress_then_shows_the_native_result(open_page):
