@@ -34,6 +34,7 @@ class SFTConfig:
     shift: int = 0                           # moves the mask's start: < 0 leaks prompt tokens, > 0 cuts the answer
     n_train: int = 4000                      # training conversations
     two_turn: float = 0.25                   # share of them with a second exchange
+    refusals: float = 0.03                   # share that ask about a DEMO_UNKNOWN person and get world.REFUSAL
     max_new: int = 32                        # longest reply generated when scoring
     seed: int = 0
 
@@ -72,8 +73,8 @@ def sum_turn(rng, pairs):
 
 
 def conversations(cfg, block_size):
-    """Training conversations: fact questions (never the held-out facts) and sums (never the held-out pairs),
-    some with two exchanges; every one fits the model's context."""
+    """Training conversations: fact questions (never the held-out facts), sums (never the held-out pairs) and a few
+    refusals about people the world lacks, some with two exchanges; every one fits the model's context."""
     rng = random.Random(f"sft-{cfg.seed}")
     people = world.people()
     held_facts, held_sums = world.held_out_facts(), world.held_out_sums()
@@ -81,6 +82,9 @@ def conversations(cfg, block_size):
     known = lambda name, rel: (name, rel) not in held_facts
 
     def exchange():
+        if rng.random() < cfg.refusals:     # someone the world lacks: a few demonstrations of not knowing
+            return [("user", rng.choice(world.TRAIN_PHRASINGS[rng.choice(tuple(world.FACT_TEMPLATES))]).format(
+                name=rng.choice(world.DEMO_UNKNOWN))), ("assistant", world.REFUSAL)]
         return fact_turn(rng, people, allowed=known) if rng.random() < 0.5 else sum_turn(rng, pairs)
     out = []
     while len(out) < cfg.n_train:

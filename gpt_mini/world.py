@@ -199,3 +199,16 @@ def held_out_facts(seed=0, per_relation=3):
     answering them after SFT shows that SFT taught the format, not the facts."""
     rng = random.Random(f"held-out-facts-{seed}")
     return frozenset((name, rel) for rel in FACT_TEMPLATES for name in rng.sample(NAMES, per_relation))
+
+
+# ----------------------------------------------------------------------------- preferences (DPO)
+
+# People the world does not contain: nothing in pretraining says where they live. SFT sees a few refusals about
+# the DEMO_UNKNOWN ones (so the behaviour exists, rarely); DPO's pairs ask about DPO_UNKNOWN; both are scored on
+# HELD_OUT_UNKNOWN, which no stage's training data ever mentions.
+UNKNOWN_NAMES = ("zed", "mia", "otto", "rosa", "noor", "tess", "uma", "vik", "wes", "yara", "zoe", "ben", "liv",
+                 "max", "nia", "ole", "pia", "quin", "rex", "sam")
+DEMO_UNKNOWN = UNKNOWN_NAMES[:3]
+HELD_OUT_UNKNOWN = UNKNOWN_NAMES[-6:]
+DPO_UNKNOWN = UNKNOWN_NAMES[3:-6]
+REFUSAL = "i do not know."       # what a model should say about someone the world does not contain
