@@ -162,3 +162,17 @@ def test_dtypes_are_traced_from_a_float32_model():
     assert set(dtypes.values()) == {"float32"}
     mask = rows_by_name(r)["h.0.attn.mask"]
     assert mask["mb"] == mask["numel"] / 1e6
+
+
+def test_lesson_preset_and_defaults_are_the_model_the_series_trains():
+    """The "Lesson model" preset is 00_pretrain.LESSON (the config in results/00_pretrain.json), and the widget
+    counts the same parameters as the results file (458,208 today)."""
+    import json
+    from pathlib import Path
+    results = json.loads((Path(__file__).resolve().parent.parent / "results" / "00_pretrain.json").read_text())
+    lesson = shapes.presets()[0]
+    assert lesson["name"].startswith("Lesson model") and f"{results['params']:,}" in lesson["name"]
+    m = results["config"]["model"]
+    assert lesson["knobs"] == {"B": results["config"]["train"]["batch_size"], "T": m["block_size"], **m}
+    assert shapes.DEFAULT_KNOBS == lesson["knobs"]
+    assert shapes.compute(**lesson["knobs"])["params"]["total"] == results["params"]

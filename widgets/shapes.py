@@ -16,19 +16,30 @@ import time
 
 import numpy as np
 
-from gpt_mini import model
+from gpt_mini import model, stage
 from gpt_mini.model import GPTConfig, param_shapes
 
 __all__ = ["compute", "presets", "KNOBS"]
 
-# The knobs a page gets when its directive sets none (build.py reads this literal).
-DEFAULT_KNOBS = {"B": 4, "T": 32, "block_size": 64, "n_embd": 64, "n_head": 4, "n_layer": 2, "vocab_size": 64}
+# The knobs a page gets when its directive sets none (build.py reads this literal): the lesson's model, one
+# training batch (tests/test_widget_shapes.py checks it against 00_pretrain.LESSON).
+DEFAULT_KNOBS = {"B": 32, "T": 64, "block_size": 64, "n_embd": 96, "n_head": 4, "n_layer": 4, "vocab_size": 47}
 
 KNOBS = ("B", "T", "block_size", "n_embd", "n_head", "n_layer", "vocab_size")
 
+
+def _lesson_knobs():
+    """The model the series trains (00_pretrain.LESSON, the config in results/00_pretrain.json), on one batch."""
+    cfg = stage("00_pretrain").LESSON
+    m = cfg.model
+    return {"B": cfg.train.batch_size, "T": m.block_size, "block_size": m.block_size, "n_embd": m.n_embd,
+            "n_head": m.n_head, "n_layer": m.n_layer, "vocab_size": m.vocab_size}
+
+
 PRESETS = [
-    {"name": "Lesson model", "knobs": {"B": 4, "T": 32, "block_size": 64, "n_embd": 64, "n_head": 4, "n_layer": 2,
-                                       "vocab_size": 64}},
+    {"name": "Lesson model ({:,} parameters)".format(sum(
+        int(np.prod(shape)) for shape in param_shapes(stage("00_pretrain").LESSON.model).values())),
+     "knobs": _lesson_knobs()},
     {"name": "GPT-2 small (124M)", "knobs": {"B": 8, "T": 1024, "block_size": 1024, "n_embd": 768, "n_head": 12,
                                              "n_layer": 12, "vocab_size": 50257}},
     {"name": "GPT-2 medium (350M)", "knobs": {"B": 8, "T": 1024, "block_size": 1024, "n_embd": 1024, "n_head": 16,
@@ -177,7 +188,7 @@ def _check_count(name, value):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def compute(B=4, T=32, block_size=64, n_embd=64, n_head=4, n_layer=2, vocab_size=64):
+def compute(B=32, T=64, block_size=64, n_embd=96, n_head=4, n_layer=4, vocab_size=47):
     """Every intermediate shape and the parameter count, or `{"ok": false, "problem": ...}` for a config that
     cannot run (the message is gpt_mini's own ValueError, plus a hint saying why)."""
     t0 = time.perf_counter()

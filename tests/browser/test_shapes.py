@@ -89,7 +89,7 @@ def test_initial_result_matches_native(page):
     assert total == f"{r['params']['total']:,}"
 
 
-@pytest.mark.parametrize("knob, value", [("B", 7), ("T", 17), ("block_size", 100), ("n_embd", 96), ("n_head", 8),
+@pytest.mark.parametrize("knob, value", [("B", 7), ("T", 17), ("block_size", 100), ("n_embd", 128), ("n_head", 8),
                                          ("n_layer", 5), ("vocab_size", 257)])
 def test_each_knob_changes_the_output_to_the_native_result(page, knob, value):
     knobs = {**defaults(page), knob: value}
