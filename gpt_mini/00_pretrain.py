@@ -16,7 +16,7 @@ import numpy as np
 
 from . import checkpoint, stage_parser, world
 from .data import get_batch, unigram_loss
-from .model import GPT, GPTConfig
+from .model import GPT, GPTConfig, forward, softmax
 from .sample import complete, generate
 from .train import TrainConfig, TrainState, mean_loss, next_token_loss, train, use_heap_for_temporaries
 
@@ -77,13 +77,47 @@ def probe(params, config, prompt, max_new=12, stop="."):
     return complete(params, config, world.tokenizer(), prompt, max_new, stop)
 
 
+def sum_digits(completions):
+    """Per-place accuracy of greedy answers to every held-out sum, `completions` {(a, b): text}.
+
+    Places are read from the right, as in written addition: units, tens, hundreds (the last only for sums of at
+    least 100). A place is right when the answer has that digit where the sum has it. `carry` / `no_carry` split
+    the exact-match accuracy by whether a's units digit plus b reaches 10."""
+    rows = [(a, b, str(a + b), text.strip(" .")) for (a, b), text in sorted(completions.items())]
+    out = {"n": len(rows), "exact": float(np.mean([got == want for _, _, want, got in rows])),
+           "length": float(np.mean([len(got) == len(want) for _, _, want, got in rows]))}
+    for k, place in enumerate(("units", "tens", "hundreds")):
+        hits = [len(got) > k and got[-1 - k] == want[-1 - k] for _, _, want, got in rows if len(want) > k]
+        out[place] = float(np.mean(hits)) if hits else None
+        out[f"n_{place}"] = len(hits)
+    for name, carry in (("carry", True), ("no_carry", False)):
+        hits = [got == want for a, b, want, got in rows if (a % 10 + b >= 10) == carry]
+        out[name] = float(np.mean(hits)) if hits else None
+        out[f"n_{name}"] = len(hits)
+    return out
+
+
+def repeat_probability(params, config, batches):
+    """Mean probability the model gives to the next character being the current one again, over the validation
+    batches' positions (an untrained model with tied embeddings puts more than 1/V there)."""
+    probs = []
+    for idx, _, _ in batches:
+        logits, _ = forward(params, idx, config)                                      # (B, T, V)
+        p = softmax(logits.astype(np.float64), axis=-1)
+        probs.append(np.take_along_axis(p, idx[..., None], axis=-1)[..., 0].mean())   # p(x_{t+1} = x_t)
+    return float(np.mean(probs))
+
+
 def score(params, config, cfg, batches, seed=0):
     """Validation loss, per-category accuracy, and samples, for one set of params."""
     tok = world.tokenizer()
     # each probe is decoded once; its completion feeds both the accuracy and the quoted samples
     facts = [(rel, {"prompt": p, "completion": probe(params, config, p), "answer": a})
              for rel, p, a in world.fact_probes()]
-    sums = [{"prompt": p, "completion": probe(params, config, p), "answer": a} for p, a in world.sum_probes()]
+    # every held-out sum, for the per-digit accuracy; the 100 sum probes are a sample of them
+    held_out = {(a, b): probe(params, config, f"{a}+{b}=") for a, b in sorted(world.held_out_sums())}
+    sums = [{"prompt": p, "completion": held_out[tuple(map(int, p[:-1].split("+")))], "answer": a}
+            for p, a in world.sum_probes()]
     right = lambda probe: probe["completion"].strip(" .") == probe["answer"]
     acc = {relation: float(np.mean([right(f) for rel, f in facts if rel == relation]))
            for relation in world.FACT_TEMPLATES}
@@ -97,6 +131,8 @@ def score(params, config, cfg, batches, seed=0):
     return {
         "val_loss": mean_loss(params, config, batches),
         "accuracy": acc,
+        "sum_digits": sum_digits(held_out),
+        "p_repeat": repeat_probability(params, config, batches),
         "samples": {
             "facts": [f for _, f in facts[:6]],
             "sums": sums[:6],
@@ -105,6 +141,109 @@ def score(params, config, cfg, batches, seed=0):
                           for q in world.question_probes()],
         },
     }
+
+
+# ----------------------------------------------------------------------------- yardsticks: compressors and the floor
+
+def _entropy(dist):
+    """Shannon entropy in nats of {outcome: probability}."""
+    p = np.array(list(dist.values()))
+    return float(-(p * np.log(p)).sum())
+
+
+def sentence_distributions(seed=0):
+    """{kind: {sentence text: probability}} for the validation split, enumerated from world.py's generator.
+
+    These mirror `world._document` and `world.grammar_sentence` draw for draw (tests/test_00_pretrain.py checks
+    sampled documents against them): a fact picks a person and a relation; a prose sentence is NP VERB NP (3/4)
+    or NP VERB "in the" PLACE (1/4), each NP taking an adjective with probability 0.6; a validation sum is any of
+    the 100 x 10 pairs; a quiz question is, with probability 1/2 each, a fact question or a sum question."""
+    people = world.people(seed)
+    facts = {}
+    for person in people:
+        for relation in world.FACT_TEMPLATES:
+            facts[world.fact(person, relation)] = 1 / (len(people) * len(world.FACT_TEMPLATES))
+    nps = {f"the {n}": 0.4 / len(world.NOUNS) for n in world.NOUNS}
+    nps.update({f"the {a} {n}": 0.6 / (len(world.ADJECTIVES) * len(world.NOUNS))
+                for a in world.ADJECTIVES for n in world.NOUNS})
+    prose = {}
+    for np1, p1 in nps.items():
+        for verb in world.VERBS:
+            pv = p1 / len(world.VERBS)
+            for np2, p2 in nps.items():
+                prose[f"{np1} {verb} {np2}."] = 0.75 * pv * p2
+            for place in world.PLACES:
+                prose[f"{np1} {verb} in the {place}."] = 0.25 * pv / len(world.PLACES)
+    pairs = [(a, b) for a in range(world.SUM_MAX_A + 1) for b in range(world.SUM_MAX_B + 1)]
+    sums = {world.sum_sentence(a, b): 1 / len(pairs) for a, b in pairs}
+    quiz = {t.format(name=person.name): 0.5 / (len(world.QUESTION_TEMPLATES) * len(people))
+            for t in world.QUESTION_TEMPLATES.values() for person in people}
+    quiz.update({f"what is {a}+{b}?": 0.5 / len(pairs) for a, b in pairs})
+    return {"facts": facts, "prose": prose, "sums": sums, "quiz": quiz}
+
+
+DOC_KINDS = {"facts": 2, "prose": 3, "sums": 5, "quiz": 1, "mixed": 2}   # world._document's weights
+SENTENCES_PER_DOC = (3, 4, 5, 6)                                          # rng.randint(3, 6)
+
+
+def entropy_rate(seed=0):
+    """The entropy rate of the validation text's source, in nats per character: the floor of the loss.
+
+    Method (exact for the generator's model of chance: every rng draw an independent fair draw). Documents are
+    independent, and the text is documents joined by newlines, so its entropy rate per character is
+    H(document) / E[characters per document, newline included]. A document's draws are its kind, its sentence
+    count n and its sentences; the text determines n and each sentence (sentences end in ". " or "? ", and the
+    kinds' sentences are disjoint sets of strings), and it determines the kind too, except that a "mixed"
+    document whose n sentences happen all to be of one kind k reads exactly like a document of kind k. So
+    H(document) = H(draws) - H(kind | text), and H(kind | text) is a sum over (k, n) of the binary entropy of
+    P(mixed | text) = w_mixed 3^-n / (w_k + w_mixed 3^-n). Both terms, and the expected length, are sums over
+    the enumerated `sentence_distributions`, so the result is exact, not a bound on the generator.
+
+    It is a floor for any model's expected loss on this text, and not one a model can reach here: the model sees
+    64-character windows that start anywhere, without the start of the document (its kind) and with no memory of
+    earlier documents, and it is scored on a finite sample."""
+    dists = sentence_distributions(seed)
+    H = {k: _entropy(d) for k, d in dists.items()}
+    L = {k: sum(p * len(t) for t, p in d.items()) for k, d in dists.items()}
+    pure = ("facts", "prose", "sums")
+    H["mixed"] = math.log(len(pure)) + sum(H[k] for k in pure) / len(pure)   # pick a kind, then its sentence
+    L["mixed"] = sum(L[k] for k in pure) / len(pure)
+    W = sum(DOC_KINDS.values())
+    kind = {k: w / W for k, w in DOC_KINDS.items()}
+    mean_n = float(np.mean(SENTENCES_PER_DOC))
+    h_draws = _entropy(kind) + math.log(len(SENTENCES_PER_DOC)) + mean_n * sum(kind[k] * H[k] for k in kind)
+    h_kind_given_text = 0.0
+    for k in pure:
+        for n in SENTENCES_PER_DOC:
+            p_k, p_mixed = kind[k], kind["mixed"] * len(pure) ** -n   # both times the same sentence probabilities
+            post = p_mixed / (p_k + p_mixed)
+            h_kind_given_text += (p_k + p_mixed) / len(SENTENCES_PER_DOC) * _entropy({0: post, 1: 1 - post})
+    # n sentences, n - 1 spaces between them, one newline after the document
+    chars = sum(kind[k] * mean_n * (L[k] + 1) for k in kind)
+    return {"nats_per_char": (h_draws - h_kind_given_text) / chars, "doc_nats": h_draws - h_kind_given_text,
+            "kind_given_text_nats": h_kind_given_text, "chars_per_doc": chars}
+
+
+def yardsticks(val_text, seed=0):
+    """What general-purpose compressors and the source's own entropy make of the validation text, in bits/char."""
+    import bz2, gzip, lzma   # here, not at import: Pyodide ships lzma as a separate package, and widgets import this
+    data = val_text.encode()
+    sizes = {"gzip": len(gzip.compress(data, compresslevel=9, mtime=0)), "bz2": len(bz2.compress(data, 9)),
+             "xz": len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))}
+    floor = entropy_rate(seed)
+    return {"chars": len(val_text), "bytes": {"raw": len(data), **sizes},
+            "bits_per_char": {k: 8 * v / len(val_text) for k, v in sizes.items()},
+            "entropy_rate": {**floor, "bits_per_char": floor["nats_per_char"] / math.log(2)}}
+
+
+def prequential(losses, tokens_per_step, train_chars):
+    """The online code length of the first pass: each batch's loss is measured before the model trains on it,
+    so summing losses over the steps that read about one training text's worth of characters gives what an
+    encoder that trains as it goes would pay (approximately: windows are drawn at random, not read in order)."""
+    steps = max(1, round(train_chars / tokens_per_step))
+    first = losses[:steps]
+    return {"steps": steps, "tokens": steps * tokens_per_step, "mean_loss": float(np.mean(first)),
+            "bits": float(np.sum(first) * tokens_per_step / math.log(2))}
 
 
 # ----------------------------------------------------------------------------- the run
@@ -148,6 +287,11 @@ def run(cfg, out_dir, progress=True, name=STAGE, write=True):
                     cfg.model, cfg.train, next_token_loss, curve_every=cfg.curve_every, snapshots=cfg.snapshots,
                     on_snapshot=snapshot, progress=name if progress else None)
     results["curve"] = history.curve
+    tokens_per_step = cfg.train.batch_size * cfg.model.block_size
+    results["passes"] = cfg.train.steps * tokens_per_step / len(train_ids)
+    results["prequential"] = prequential([m["loss"] for m in history.metrics], tokens_per_step, len(train_ids))
+    results["compression"] = yardsticks(world.pretrain_corpus(cfg.corpus)[1], cfg.corpus.seed)
+    results["repeat_rate"] = float(np.mean(val_ids[1:] == val_ids[:-1]))   # how often text repeats a character
     checkpoint.save(out_dir / "checkpoints" / f"{name}.npz", cfg.model, tok, state.params,
                     meta={"step": cfg.train.steps})
     results["final"] = results["snapshots"][-1]

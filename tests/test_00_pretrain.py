@@ -67,3 +67,39 @@ def test_committed_results_match_the_committed_checkpoint():
     probes = world.fact_probes()
     city = np.mean([pretrain.probe(params, config, p).strip(" .") == a for r, p, a in probes if r == "city"])
     assert city == pytest.approx(results["final"]["accuracy"]["city"])
+
+
+def test_entropy_rate_matches_documents_sampled_from_the_generator():
+    """The enumerated source (sentence_distributions, DOC_KINDS) is world._document's: sampled validation
+    documents are made of its sentences, and their mean length and mean -log p agree with entropy_rate."""
+    import math
+    import random
+    import re
+    dists = pretrain.sentence_distributions()
+    rate = pretrain.entropy_rate()
+    W = sum(pretrain.DOC_KINDS.values())
+    rng, people, held_out = random.Random("entropy-test"), world.people(), world.held_out_sums()
+    lengths, nats = [], []
+    for _ in range(4000):
+        doc = world._document(rng, people, held_out, "val")
+        sentences = [s.strip() for s in re.findall(r"[^.?]+[.?]", doc)]
+        assert " ".join(sentences) == doc
+        kinds = [next(k for k, d in dists.items() if s in d) for s in sentences]
+        p_seq = math.prod(dists[k][s] for k, s in zip(kinds, sentences))
+        n = len(sentences)
+        p = 0.0
+        if len(set(kinds)) == 1:
+            p += pretrain.DOC_KINDS[kinds[0]] / W * p_seq
+        if "quiz" not in kinds:
+            p += pretrain.DOC_KINDS["mixed"] / W * p_seq * 3.0 ** -n
+        nats.append(-math.log(p / len(pretrain.SENTENCES_PER_DOC)))
+        lengths.append(len(doc) + 1)
+    assert np.mean(lengths) == pytest.approx(rate["chars_per_doc"], rel=0.02)
+    assert np.mean(nats) == pytest.approx(rate["doc_nats"], rel=0.02)
+
+
+def test_sum_digits_reads_places_from_the_right():
+    d = pretrain.sum_digits({(95, 7): "102.", (14, 3): "16.", (28, 5): "33"})
+    assert d["n"] == 3 and d["exact"] == pytest.approx(2 / 3)
+    assert d["units"] == pytest.approx(2 / 3) and d["tens"] == 1.0 and d["hundreds"] == 1.0 and d["n_hundreds"] == 1
+    assert d["carry"] == 1.0 and d["no_carry"] == 0.0
