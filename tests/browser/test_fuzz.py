@@ -12,6 +12,7 @@ TARGETS = [
     # knobs only: the fuzzer never presses Train, so no training run starts; each round is a start() or a snapshot
     ("widgets/pretrain.html", "pretrain", 40),
     ("widgets/sft.html", "sft", 60),             # knobs only: the token view redraws; no training starts
+    ("widgets/attention.html", "attention", 60),  # prompt and preset; each round is one traced forward
 ]
 
 
