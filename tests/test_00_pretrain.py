@@ -67,6 +67,9 @@ def test_committed_results_match_the_committed_checkpoint():
     probes = world.fact_probes()
     city = np.mean([pretrain.probe(params, config, p).strip(" .") == a for r, p, a in probes if r == "city"])
     assert city == pytest.approx(results["final"]["accuracy"]["city"])
+    assert pretrain.repeat_probability(params, config, batches) == pytest.approx(results["final"]["p_repeat"],
+                                                                                  rel=1e-5)
+    assert results["compression"] == pretrain.yardsticks(world.pretrain_corpus(cfg.corpus)[1], cfg.corpus.seed)
 
 
 def test_entropy_rate_matches_documents_sampled_from_the_generator():
