@@ -14,6 +14,7 @@
 //     const controls = api.el("div", {class: "w-controls"}); api.body.append(controls);
 //     const steps = api.ui.range(controls, {knob: "steps", label: "Training steps"});  // disabled until setRange
 //     const chart = api.lineChart(api.body, {title: "Loss", xLabel: "step", series: [{label: "train"}]});
+//     const diverged = api.ui.explanation(api.body);      // Python's {what, why, try} for a run that blew up
 //     let losses = [];
 //     const draw = async () => (await chart).update([losses.map((_, i) => i + 1), losses]);
 //     const loop = api.trainLoop({
@@ -23,8 +24,8 @@
 //       step: (s, n, k) => api.call("step", {session: s.session, n}),  // -> {status, losses, step, steps, ...}
 //       close: (s) => api.call("close", {session: s.session}),        // optional: Reset frees Python's memory
 //       onChunk: (r, {stepsPerSecond}) => { losses.push(...r.losses); draw(); },
-//       onEnd: (kind, r) => kind === "diverged" ? `Diverged at step ${r.step}: ${r.diverged.why}` : undefined,
-//       onClear: () => { losses = []; draw(); },          // Reset, a run knob changed, or Python restarted
+//       onEnd: (kind, r) => { if (kind === "diverged") diverged.show(r.diverged); },  // words: the loop's own
+//       onClear: () => { losses = []; diverged.show(null); draw(); },  // Reset, a run knob changed, Python restarted
 //     });
 //     api.call("info").then((i) => steps.setRange({min: i.steps_range[0], max: i.steps_range[1]}));  // not retyped
 //   }});
@@ -578,7 +579,7 @@ class Host {
     });
     this.titleEl = el("span", {class: "w-title"});
     this.errorBox = el("div", {class: "w-error", hidden: true});
-    this.body = el("div", {class: "w-body"});
+    this.body = el("div", {class: `w-body w-${this.name}`});
     this.live = el("p", {class: "w-live visually-hidden", "aria-live": "polite"});
     r.append(
       el("div", {class: "w-bar"}, this.titleEl, el("span", {class: "w-state"}, this.progress, this.stateText),
@@ -607,6 +608,7 @@ class Host {
     const host = this;
     const api = {
       root: this.root,
+      /** Where the widget draws: a <div class="w-body w-NAME"> under the runtime's status bar. */
       body: this.body,
       name: this.name,
       /** Resolves when Python is up (a new promise after a restart). */
@@ -638,6 +640,7 @@ class Host {
         range: (parent, spec) => host.range(parent, spec),
         select: (parent, spec) => host.select(parent, spec),
         button: (parent, spec) => host.button(parent, spec),
+        explanation: (parent, spec) => host.explanation(parent, spec),
       },
       el, debounce, formatInt, cssVar, loadUPlot, chartColors, textAlternative, lineChart,
     };
@@ -832,6 +835,20 @@ class Host {
     if (knob) this.knobListeners.add((k) => { select.value = JSON.stringify(k[knob]); });
     parent.append(row);
     return {row, select, setOptions};
+  }
+
+  /** The box that explains a run gone wrong from Python's words {what, why, try}: "Training diverged. <what>",
+   *  "Why: …", "Try: …" (styled by widgets.css). Returns {box, show(d)}; show(null) hides it. */
+  explanation(parent, {lead = "Training diverged. "} = {}) {
+    const box = el("div", {class: "w-diverged", hidden: true});
+    parent.append(box);
+    const part = (label, text) => (text ? el("p", {}, el("strong", {text: label}), text) : null);
+    const show = (d) => {
+      box.hidden = !d;
+      box.replaceChildren(...(d ? [part(lead, d.what), part("Why: ", d.why), part("Try: ", d.try)] : [])
+        .filter(Boolean));
+    };
+    return {box, show};
   }
 
   button(parent, {label, onClick, kind = ""}) {

@@ -19,10 +19,8 @@ const pct = (p) => (p >= 0.1 ? (100 * p).toFixed(0) : (100 * p).toFixed(1)) + "%
 registerWidget("pretrain", {
   title: "A char-level model learning what comes next",
   mount(root, api) {
-    const {el} = api;
-    const body = api.body;
-    body.classList.add("w-pretrain");
-    const data = root.dataset;   // what tests read: exactly what Python returned
+    const {el, body} = api;        // body carries the class w-pretrain
+    const data = root.dataset;      // what tests read: exactly what Python returned
 
     const intro = (size) => "Press Train: a small GPT (the same model.py" + size + ") learns from the toy world's " +
       "text right here in your browser. The bars are its probabilities for the character after your prompt.";
@@ -108,13 +106,13 @@ registerWidget("pretrain", {
     actions.append(progressLine);
 
     // ------------------------------------------------------------------ outputs
-    const divergedBox = el("div", {class: "w-diverged", hidden: true});
+    const diverged = api.ui.explanation(body);
     const stalledNote = el("p", {class: "w-note w-stalled", hidden: true});
     const panels = el("div", {class: "w-panels"});
     const distPanel = el("section", {class: "w-panel", "aria-label": "Next-character probabilities"});
     const lossPanel = el("section", {class: "w-panel", "aria-label": "Training loss"});
     panels.append(distPanel, lossPanel);
-    body.append(divergedBox, stalledNote, panels);
+    body.append(stalledNote, panels);
     const dist = distributionView(distPanel, "w-livedist", "The training model's next character");
 
     let chart = null;
@@ -169,13 +167,8 @@ registerWidget("pretrain", {
 
     function showDiverged(d) {
       stalledNote.hidden = true;
-      if (!d) { divergedBox.hidden = true; divergedBox.replaceChildren(); return; }
-      divergedBox.hidden = false;
-      divergedBox.replaceChildren(
-        el("p", {}, el("strong", {text: "Training diverged. "}), d.what),
-        el("p", {}, el("strong", {text: "Why: "}), d.why),
-        el("p", {}, el("strong", {text: "Try: "}), d.try));
-      dist.stale(true, "No distribution: a diverged model's probabilities are meaningless.");
+      diverged.show(d);
+      if (d) dist.stale(true, "No distribution: a diverged model's probabilities are meaningless.");
     }
 
     /** Adopt the untrained model a `start` call returned. */

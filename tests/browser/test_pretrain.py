@@ -8,50 +8,23 @@ import numpy as np
 import pytest
 
 from .conftest import booted_widget
-from .widgetpage import hash_knobs, set_control, wait_booted, wait_settled
+from .widgetpage import Widget, knobs_hash, root_selector, set_control, wait_booted, wait_settled
 from widgets import pretrain
 
 pytestmark = pytest.mark.browser
 
 NAME = "pretrain"
-ROOT = '[data-widget="pretrain"]'
+ROOT = root_selector(NAME)
 PAGE = "widgets/pretrain.html"
 TRAIN_TIMEOUT_MS = 60_000
 
 
-def ds(page, key):
-    """A data-* attribute of the widget root, JSON-decoded ("NaN" strings are the worker's non-finite floats)."""
-    raw = page.evaluate("([sel, k]) => document.querySelector(sel).dataset[k] ?? null", [ROOT, key])
-    return None if raw is None else json.loads(raw) if raw[:1] in "[{" else raw
-
-
-def wait_for(page, js, timeout=TRAIN_TIMEOUT_MS):
-    """Wait for `js`, an expression over `d` (the widget root's dataset)."""
-    page.wait_for_function(f"sel => {{ const d = document.querySelector(sel).dataset; return {js}; }}", arg=ROOT,
-                           timeout=timeout)
-
-
-def hash_of(page):
-    """The widget's knobs from the URL, once the runtime's debounced hash write has happened."""
-    page.wait_for_function("name => location.hash.includes('w-' + name + '=')", arg=NAME, timeout=5_000)
-    page.wait_for_timeout(300)
-    return hash_knobs(page.url, NAME)
+ui = Widget(NAME, timeout=TRAIN_TIMEOUT_MS)
+ds, wait_for, hash_of, click_train, stop = ui.ds, ui.wait_for, ui.hash_of, ui.click_train, ui.stop
 
 
 def n_losses(page):
     return len(ds(page, "losses") or [])
-
-
-def click_train(page):
-    page.locator(f"{ROOT} .w-train").click()
-
-
-def stop(page):
-    """Press Stop and wait for the loop to end (it finishes the chunk in flight first)."""
-    assert page.locator(f"{ROOT} .w-train").inner_text() == "Stop"
-    click_train(page)
-    wait_for(page, 'd.train === "stopped" || d.train === "done"', 15_000)
-    wait_settled(page, NAME)
 
 
 def native_run(n, prompt, **knobs):
@@ -213,7 +186,6 @@ def test_scrubbing_the_snapshots_changes_the_distribution(page, site_dir):
 
 
 def test_a_shared_link_reopens_the_widget_as_it_was(open_page):
-    from .widgetpage import knobs_hash
     w = open_page(PAGE, knobs_hash(NAME, {"prompt": "bob has a ", "lr": 0.03, "steps": 100, "seed": 2}))
     assert wait_booted(w.page, NAME) == "ready"
     wait_for(w.page, 'JSON.parse(d.dist || "{}").prompt === "bob has a "', 20_000)

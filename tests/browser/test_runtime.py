@@ -150,7 +150,8 @@ def test_a_hung_call_restarts_python_and_every_widget_recovers(site_dir, open_pa
     wait_ids(p, ["p2", "s"])
     [new] = p.workers
     assert new is not old and new.url.endswith("/static/worker.js")
-    p.wait_for_function("['session', 'snapshot'].every(k => !!document.getElementById('p2').dataset[k])", timeout=30_000)
+    p.wait_for_function("['session', 'snapshot'].every(k => !!document.getElementById('p2').dataset[k])",
+                        timeout=30_000)
     assert json.loads(p.get_attribute("#s", "data-result"))["ok"] is True
     assert p.get_attribute("#p1", "data-status") == "error"         # still saying why, until its Reset
     assert "took longer than" in p.locator("#p1 .w-error").inner_text()

@@ -1,4 +1,5 @@
-"""Generic helpers for any widget page: wait for a status, set a control like a user would, read knobs from the URL."""
+"""Generic helpers for any widget page: wait for a status, set a control like a user would, read knobs from the URL;
+`Widget(name)`: the helpers a widget's test module binds to its name (its dataset, its controls, its Train button)."""
 import json
 import urllib.parse
 
@@ -55,3 +56,54 @@ def hash_knobs(url, key):
 
 def knobs_hash(key, knobs):
     return f"#w-{key}=" + urllib.parse.quote(json.dumps(knobs, separators=(",", ":")))
+
+
+def hash_of(page, key):
+    """hash_knobs of the page's URL, once the runtime's debounced hash write has put widget `key` there."""
+    page.wait_for_function("key => location.hash.includes('w-' + key + '=')", arg=key, timeout=5_000)
+    page.wait_for_timeout(300)
+    return hash_knobs(page.url, key)
+
+
+class Widget:
+    """A widget test module's helpers, bound to the widget's name and its longest wait (a training run):
+
+        ui = Widget(NAME, timeout=TRAIN_TIMEOUT_MS)
+        ds, wait_for, hash_of, click_train, stop = ui.ds, ui.wait_for, ui.hash_of, ui.click_train, ui.stop
+    """
+
+    def __init__(self, name, timeout=SETTLE_TIMEOUT_MS):
+        self.name = name
+        self.root = root_selector(name)
+        self.timeout = timeout
+
+    def ds(self, page, key):
+        """A data-* attribute of the widget's root, JSON-decoded when it holds JSON ("NaN" strings are the
+        worker's non-finite floats); None when absent."""
+        raw = page.evaluate("([sel, k]) => document.querySelector(sel).dataset[k] ?? null", [self.root, key])
+        return None if raw is None else json.loads(raw) if raw[:1] in "[{" else raw
+
+    def wait_for(self, page, js, timeout=None):
+        """Wait until `js`, an expression over `d` (the widget root's dataset), is true."""
+        page.wait_for_function(f"sel => {{ const d = document.querySelector(sel).dataset; return {js}; }}",
+                               arg=self.root, timeout=timeout or self.timeout)
+
+    def hash_of(self, page):
+        """The widget's knobs from the URL (see hash_of)."""
+        return hash_of(page, self.name)
+
+    def control(self, page, knob):
+        """The <input> or <select> bound to `knob` (api.ui.range / api.ui.select)."""
+        return page.locator(f'{self.root} .w-field[data-knob="{knob}"] input, '
+                            f'{self.root} .w-field select[name="{knob}"]').first
+
+    def click_train(self, page):
+        """Press the training loop's button (Train / Stop / Resume, api.trainLoop)."""
+        page.locator(f"{self.root} .w-train").click()
+
+    def stop(self, page):
+        """Press Stop and wait for the loop to end (it finishes the chunk in flight first) and the widget to settle."""
+        assert page.locator(f"{self.root} .w-train").inner_text() == "Stop"
+        self.click_train(page)
+        self.wait_for(page, 'd.train === "stopped" || d.train === "done"', 15_000)
+        wait_settled(page, self.name)
