@@ -178,6 +178,7 @@ registerWidget("dpo", {
         return undefined;
       },
       onClear: () => {
+        data.session = "";
         losses = [];
         m = Object.fromEntries(KEYS.map((k) => [k, []]));
         lastEval = null;
@@ -220,10 +221,10 @@ registerWidget("dpo", {
     function build(r) {
       info = r;
       data.info = "1";
-      const ladder = (values, lesson, what) => values.map((v) => ({value: v,
+      const ladder = (values, lesson) => values.map((v) => ({value: v,
         label: v === lesson ? `${fmtNum(v)} (default)` : fmtNum(v)}));
-      api.ui.select(controls, {knob: "beta", label: "β (how far the policy may move)",
-        options: ladder(r.beta_ladder, r.lesson_beta), help: "Small β: the reward hardly constrains drift."});
+      api.ui.select(controls, {knob: "beta", label: "β", options: ladder(r.beta_ladder, r.lesson_beta),
+        help: "How far the policy may move from the reference: with a small β the reward hardly holds it back."});
       api.ui.select(controls, {knob: "lr", label: "Learning rate", options: ladder(r.lr_ladder, r.lesson_lr),
         help: "Adam's step size."});
       api.ui.range(controls, {knob: "steps", label: "Training steps", min: r.steps_range[0],

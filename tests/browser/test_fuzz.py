@@ -13,6 +13,7 @@ TARGETS = [
     ("widgets/pretrain.html", "pretrain", 40),
     ("widgets/sft.html", "sft", 60),             # knobs only: the token view redraws; no training starts
     ("widgets/attention.html", "attention", 60),  # prompt and preset; each round is one traced forward
+    ("widgets/dpo.html", "dpo", 30),              # knobs only: each run-knob change starts a session (pairs built once)
 ]
 
 
