@@ -54,3 +54,21 @@ def test_info_and_defaults():
     assert (ROOT / info["checkpoint"]).is_file() and info["path"].endswith(info["checkpoint"])
     for prompt in info["prompts"]:
         assert attention.attend(CKPT, prompt)["ok"]
+
+
+def test_training_without_the_mask_reads_the_answer():
+    """The breaking configuration, run as the widget runs it: with the mask off the loss as trained falls below
+    the entropy floor no honest model can beat, while the same weights read honestly (mask on) get worse than a
+    uniform guess; with the mask on the two stay together. The mask is restored after every call."""
+    info = attention.leak_info()
+    out = {}
+    for mask in ("off", "on"):
+        s = attention.leak_start(mask, info["steps"])["session"]
+        while (r := attention.leak_step(s, info["max_chunk"]))["status"] == "training":
+            pass
+        out[mask] = r
+        attention.leak_close(s)
+        assert model.causal_mask(3).sum() == 3
+    assert out["off"]["as_trained_loss"] < info["floor"] < out["on"]["honest_loss"]
+    assert out["off"]["honest_loss"] > info["uniform"]
+    assert abs(out["on"]["honest_loss"] - out["on"]["as_trained_loss"]) < 1e-9

@@ -7,18 +7,31 @@ itself used, nothing recomputed. For each head it also measures where the weight
 previous character, the character itself, the start of the current word, the document's first character), so the
 reader can find the heads that look back one character or to a word's start.
 
+The configuration that breaks training: `leak_start(mask="off")` trains the browser's small model (00_pretrain's
+WIDGET) with the causal mask removed, by running the same `next_token_loss` while `model.causal_mask` returns an
+all-False mask; `leak_step` reports, per chunk, the training loss (which can now read the answer) next to the
+honest loss of the same weights on validation text with the mask back on. `mask="on"` is the same run, honest.
+
 JSON in, JSON out, no DOM.
 """
 
+import math
+from contextlib import contextmanager
+from dataclasses import replace
+
 import numpy as np
 
-from gpt_mini import checkpoint, model, world
+from gpt_mini import checkpoint, model, stage, world
+from gpt_mini.data import get_batch
+from gpt_mini.model import GPT
+from gpt_mini.sample import complete
+from gpt_mini.train import TrainState, mean_loss, next_token_loss
 
-from ._live import encode_prompt
+from ._live import LiveRun, Sessions, choice, encode_prompt, number
 
-__all__ = ["info", "attend"]
+__all__ = ["info", "attend", "leak_info", "leak_start", "leak_step", "leak_close"]
 
-DEFAULT_KNOBS = {"prompt": "ada lives in paris. the old dog sees the cat.", "layer": 0, "head": 0}
+DEFAULT_KNOBS = {"prompt": "ada lives in paris. the old dog sees the cat.", "layer": 0, "head": 0, "mask": "off"}
 PROMPTS = ["ada lives in paris. the old dog sees the cat.", "the big child follows the small ball.",
            "45+7=52. 34+5=", "bob has a dog. bob works as a"]
 CHECKPOINT = "checkpoints/00_pretrain.npz"   # relative to the site root; the JS fetches it to PATH
@@ -98,3 +111,83 @@ def attend(path=PATH, prompt=DEFAULT_KNOBS["prompt"]):
         "patterns": [_patterns(a, ids, tok) for a in layers],                             # [L][nh]
         "next": [{"token": _label(tok.decode([int(i)])), "p": float(p[i])} for i in top],
     }
+
+
+# ----------------------------------------------------------------------------- breaking it: no causal mask
+
+_stage = stage("00_pretrain")
+LEAK = replace(_stage.WIDGET, train=replace(_stage.WIDGET.train, steps=1500))   # long enough to learn to cheat
+LEAK_STEPS = (100, 3000)
+LEAK_PROMPT = "ada lives in "
+MAX_CHUNK = 50
+_LEAK_SESSIONS = Sessions(2)
+_leak_data = {}
+
+
+@contextmanager
+def causal_mask(on):
+    """`model.causal_mask` as it is (on), or a mask that forbids nothing (off), for the duration of the block."""
+    saved = model.causal_mask
+    if not on:
+        model.causal_mask = lambda T: np.zeros((T, T), dtype=bool)
+    try:
+        yield
+    finally:
+        model.causal_mask = saved
+
+
+def _leak_corpus():
+    if not _leak_data:
+        train_ids, val_ids = _stage.encode_corpus(LEAK)
+        _leak_data.update(train=train_ids, val=_stage.eval_batches(val_ids, LEAK, 2),
+                          floor=_stage.entropy_rate(LEAK.corpus.seed)["nats_per_char"],
+                          uniform=math.log(LEAK.model.vocab_size))
+    return _leak_data
+
+
+def leak_info():
+    """The no-mask run's constants: model, default steps, range, and the lines its chart is read against."""
+    d = _leak_corpus()
+    return {"model": LEAK.model.to_dict(), "steps": LEAK.train.steps, "steps_range": list(LEAK_STEPS),
+            "max_chunk": MAX_CHUNK, "floor": d["floor"], "uniform": d["uniform"], "prompt": LEAK_PROMPT}
+
+
+def leak_start(mask="off", steps=LEAK.train.steps, seed=0):
+    """A fresh WIDGET-sized model, to be trained with the causal mask on or off."""
+    mask = choice("mask", mask, ("on", "off"))
+    steps = number("steps", steps, *LEAK_STEPS, integer=True)
+    seed = number("seed", seed, 0, 2**31 - 1, integer=True)
+    d = _leak_corpus()
+    rng = np.random.default_rng(seed)
+    on = mask == "on"
+
+    def loss_fn(params, batch, config):
+        with causal_mask(on):
+            return next_token_loss(params, batch, config)
+    run = LiveRun(TrainState(GPT(LEAK.model, seed=seed).params), replace(LEAK.train, steps=steps, seed=seed),
+                  LEAK.model, lambda: get_batch(d["train"], LEAK.model.block_size, LEAK.train.batch_size, rng),
+                  loss_fn)
+    run.mask = mask
+    return {"session": _LEAK_SESSIONS.add(run), "mask": mask, "step": 0, "steps": steps, "status": "ready"}
+
+
+def leak_step(session, n=10, complete_text=False):
+    """n more steps; the chunk's training losses (as trained), and the same weights' validation loss read
+    honestly (mask on) and as trained; with complete_text, the greedy continuation of LEAK_PROMPT as trained."""
+    run = _LEAK_SESSIONS.get(session)
+    n = number("n", n, 1, MAX_CHUNK, integer=True)
+    history = run.advance(n)
+    d = _leak_corpus()
+    params = run.state.params
+    honest = mean_loss(params, LEAK.model, d["val"])
+    with causal_mask(run.mask == "on"):
+        as_trained = mean_loss(params, LEAK.model, d["val"])
+        text = complete(params, LEAK.model, world.tokenizer(), LEAK_PROMPT, 24, stop="\n") if complete_text else None
+    return {"session": session, "mask": run.mask, "step": run.state.step, "steps": run.hp.steps,
+            "losses": history.losses, "status": run.status, "honest_loss": honest, "as_trained_loss": as_trained,
+            "continuation": text}
+
+
+def leak_close(session):
+    """Forget a run (Reset)."""
+    return _LEAK_SESSIONS.close(session)

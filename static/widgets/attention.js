@@ -1,6 +1,8 @@
 // Attention widget UI: the pretrained lesson model's attention weights on the reader's prompt, every layer and
 // head. All numbers come from widgets/attention.py (the real forward of checkpoints/00_pretrain.npz, traced);
 // this file only draws them: a thumbnail per head, and the chosen head large with the characters on both axes.
+// Below them, the configuration that breaks training: a small model trained live with the causal mask off (or on),
+// its training loss against the honest loss of the same weights (leak_* in widgets/attention.py).
 import {registerWidget, STALE, chartColors} from "../runtime.js";
 
 const pct = (x) => `${Math.round(100 * x)}%`;
@@ -147,12 +149,14 @@ registerWidget("attention", {
         r = await attend({path: info.path, prompt: k.prompt}, {files: {[info.path]: info.checkpoint}});
       } catch (e) {
         root.dataset.result = JSON.stringify({ok: false, error: {type: e.type || e.name, message: e.message}});
+        last = null;
         if (!e.restarted) api.setStatus("error", `${e.type || e.name}: ${e.message}`);
         return;
       }
       if (r === STALE) return;                    // a newer prompt's call is on its way
       root.dataset.result = JSON.stringify(r);    // exactly what Python returned: tests compare it natively
       if (!r.ok) {
+        last = null;                              // the maps on screen no longer answer the prompt shown
         api.setStatus("error", `${r.problem.message}. ${r.problem.hint}`.trim());
         return;
       }
@@ -160,6 +164,62 @@ registerWidget("attention", {
       draw(r, k);
       api.setStatus("ready");
     }
+    // ------------------------------------------------------------------ break it: train without the mask
+    const leakBox = el("section", {class: "w-leak", "aria-label": "Train without the causal mask"});
+    body.append(leakBox);
+    leakBox.append(el("h3", {text: "Break it: train without the causal mask"}));
+    const leakNote = el("p", {class: "w-note", text: "A small model (the lesson 02 widget's size) trains here from " +
+      "scratch, with the causal mask off: every position can see the character it is asked to predict."});
+    leakBox.append(leakNote);
+    const leakControls = el("div", {class: "w-actions"});
+    leakBox.append(leakControls);
+    api.ui.select(leakControls, {knob: "mask", label: "Causal mask",
+      options: [{value: "off", label: "off (broken)"}, {value: "on", label: "on (honest)"}]});
+    let leakInfo = null;
+    let steps = [], losses = [], honest = [];
+    const chart = api.lineChart(leakBox, {title: "Loss while training (nats per character)", xLabel: "step",
+      series: [{label: "training loss, as trained"}, {label: "validation loss, mask on"}, {label: "entropy floor"}],
+      summary: (d) => {
+        const n = d[0].length;
+        if (!n) return "No training yet: press Train.";
+        const lastHonest = [...d[2]].reverse().find((v) => v != null);
+        return `After ${d[0][n - 1]} steps the training loss is ${d[1][n - 1].toFixed(3)} nats and the honest ` +
+          `validation loss ${lastHonest?.toFixed(3)}; the text's entropy floor is ${d[3][0].toFixed(3)}.`;
+      }});
+    const leakVerdict = el("p", {class: "w-leak-verdict", "aria-live": "polite"});
+    leakBox.append(leakVerdict);
+    const drawLeak = async () => {
+      const floor = leakInfo ? leakInfo.floor : null;
+      (await chart).update([steps, losses, honest, steps.map(() => floor)]);
+    };
+    let lastText = 0;
+    const leakLoop = api.trainLoop({
+      button: leakControls,
+      runKnobs: ["mask"],
+      start: async (k) => {
+        if (!leakInfo) leakInfo = await api.call("leak_info", {});
+        return api.call("leak_start", {mask: k.mask, steps: leakInfo.steps});
+      },
+      step: (sess, n) => {
+        const want = performance.now() - lastText > 3000;
+        if (want) lastText = performance.now();
+        return api.call("leak_step", {session: sess.session, n: Math.min(n, leakInfo?.max_chunk ?? n), complete_text: want});
+      },
+      close: (sess) => api.call("leak_close", {session: sess.session}),
+      onChunk: (r) => {
+        const first = r.step - r.losses.length + 1;
+        r.losses.forEach((l, i) => { steps.push(first + i); losses.push(l); honest.push(i === r.losses.length - 1 ? r.honest_loss : null); });
+        drawLeak();
+        const floor = leakInfo.floor;
+        leakVerdict.textContent = `Step ${r.step} of ${r.steps}: validation loss as trained ${r.as_trained_loss.toFixed(3)} ` +
+          `nats, honest (mask on) ${r.honest_loss.toFixed(3)}; the floor no honest model can beat is ${floor.toFixed(3)}.` +
+          (r.continuation != null ? ` Greedy continuation of "${leakInfo.prompt}": "${r.continuation}".` : "") +
+          (r.mask === "off" && r.as_trained_loss < floor ? " The loss is below the floor: the model is reading the answer." : "");
+        root.dataset.leak = JSON.stringify(r);
+      },
+      onClear: () => { steps = []; losses = []; honest = []; leakVerdict.textContent = ""; drawLeak(); },
+    });
+
     api.knobs.on((k) => update(k));
     api.onRestart(() => { last = null; });
     matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => { if (last) draw(last.r, api.knobs.get()); });

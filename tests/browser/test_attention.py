@@ -70,3 +70,18 @@ def test_a_character_outside_the_alphabet_is_explained(page):
     set_control(page, page.locator(f"{ROOT} input[name=prompt]"), "Ada")
     page.wait_for_function("sel => document.querySelector(sel).dataset.status === 'error'", arg=ROOT)
     assert "lowercase" in page.locator(ROOT).inner_text()
+
+
+def test_training_without_the_mask_runs_live_and_reports_both_losses(page):
+    """Train with the mask off for a few chunks: the loop reports the loss as trained and the honest loss of the
+    same weights (the full run, where the first falls below the floor, is checked natively)."""
+    page.locator(f"{ROOT} .w-leak button.w-primary, {ROOT} .w-leak button").first.click()
+    page.wait_for_function("""sel => {
+        const r = document.querySelector(sel).dataset.leak;
+        return r && JSON.parse(r).step >= 20;
+    }""", arg=ROOT, timeout=120_000)
+    r = json.loads(page.get_attribute(ROOT, "data-leak"))
+    assert r["mask"] == "off" and r["steps"] == attention.leak_info()["steps"]
+    assert 0 < r["as_trained_loss"] < 5 and 0 < r["honest_loss"] < 5
+    page.locator(f"{ROOT} .w-leak button").first.click()          # Stop
+    page.wait_for_function("sel => document.querySelector(sel).dataset.train !== 'training'", arg=ROOT)
