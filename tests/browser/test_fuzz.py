@@ -14,6 +14,7 @@ TARGETS = [
     ("widgets/sft.html", "sft", 60),             # knobs only: the token view redraws; no training starts
     ("widgets/attention.html", "attention", 60),  # prompt and preset; each round is one traced forward
     ("widgets/dpo.html", "dpo", 30),              # knobs only: each run-knob change starts a session (pairs built once)
+    ("widgets/cot.html", "cot", 40),              # knobs only: each round is one view(); nothing is answered
 ]
 
 
