@@ -1,0 +1,138 @@
+"""Lesson 05's DPO widget: how fast does DPO run in the browser, and how soon after Train does it show?
+
+    python bench/dpo_widget.py                 # builds the site into a temp dir
+    python bench/dpo_widget.py --site site     # or measures an existing build
+
+Measures, in one run:
+  1. the same `widgets.dpo` calls in Chromium's Pyodide (bench/pyodide_bench.py's bare worker) and natively:
+     the first `start` (03_dpo.pairs with the reference's sampled answers, reference_logps, the held-out replies),
+     `step(session, n)` steps/s (03_dpo.batches, dpo_loss_fn, WIDGET's batch of 8 pairs) and one `evaluate`
+     (greedy replies + 03_dpo.drift);
+  2. on the real widget page: seconds from page load to the prepared session, and from pressing Train to the
+     reward margin (mean of the last 10 steps, as drawn) above 0.1, and to the first evaluation where a held-out
+     unknown person the SFT model answered is refused ("i do not know."); the steps/s the UI sustains.
+The machine is shared and noisy: each figure is a median of several repetitions.
+"""
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pyodide_bench import ROOT, booted_bare_page, run_python  # noqa: E402
+
+CHUNK, CALLS = 10, 4
+
+# The same code natively and in the worker: returns JSON with the first start's, each step call's and one
+# evaluate's times (ms).
+CODE = """
+import json, time
+from widgets import dpo
+t0 = time.perf_counter(); dpo.start(path={path!r}); first = 1000 * (time.perf_counter() - t0)
+out = []
+for rep in range({reps}):
+    s = dpo.start(path={path!r}, seed=rep)["session"]
+    dpo.step(s, 2)                                   # warm up
+    steps = []
+    for _ in range({calls}):
+        t0 = time.perf_counter(); dpo.step(s, {chunk}); steps.append(1000 * (time.perf_counter() - t0))
+    t0 = time.perf_counter(); dpo.evaluate(s); ev = 1000 * (time.perf_counter() - t0)
+    out.append({{"first_start_ms": first, "step_ms": steps, "evaluate_ms": ev}})
+json.dumps(out)
+"""
+
+PRESS_JS = """(sel) => new Promise((resolve) => {
+  const root = document.querySelector(sel);
+  const t0 = performance.now();
+  const before = JSON.parse(root.dataset.before);
+  const marks = {};
+  const obs = new MutationObserver(() => {
+    const now = (performance.now() - t0) / 1000;
+    const m = root.dataset.metrics ? JSON.parse(root.dataset.metrics)["rewards/margins"] : [];
+    const recent = m.slice(-10);
+    const margin = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : 0;
+    if (m.length >= 10 && margin > 0.1 && marks.margin === undefined) { marks.margin = now; marks.marginStep = m.length; }
+    const ev = root.dataset.eval ? JSON.parse(root.dataset.eval) : null;
+    if (ev && marks.firstEval === undefined) { marks.firstEval = now; marks.firstEvalStep = ev.step; }
+    const switched = ev && before.rows.some((b, i) => b.kind === "unknown" && !b.correct &&
+                                                      ev.replies[i] === "i do not know.");
+    if (switched && marks.refusal === undefined) { marks.refusal = now; marks.refusalStep = ev.step; }
+    if ((marks.refusal !== undefined && marks.margin !== undefined) || now > 90) {
+      obs.disconnect();
+      marks.stepsPerSecond = Number(root.dataset.stepsPerSecond);
+      root.querySelector(".w-train").click();        // Stop
+      resolve(marks);
+    }
+  });
+  obs.observe(root, {attributes: true, attributeFilter: ["data-metrics", "data-eval"]});
+  root.querySelector(".w-train").click();
+})"""
+
+
+def rates(reps):
+    return [CHUNK * len(r["step_ms"]) / (sum(r["step_ms"]) / 1000) for r in reps]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--site", type=Path, help="an existing build (default: build into a temp dir)")
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    from gpt_mini.train import use_heap_for_temporaries
+    use_heap_for_temporaries()                       # what the stage scripts do natively (no-op in Pyodide)
+    from widgets import dpo
+    ckpt = "/" + dpo.CHECKPOINT.split("/")[-1]
+    with booted_bare_page(args.site) as (browser, page, base):
+        wasm = json.loads(run_python(page, CODE.format(reps=args.reps, calls=CALLS, chunk=CHUNK, path=ckpt),
+                                     zip_url=base + "py/gpt_mini.zip", files={ckpt: base + dpo.CHECKPOINT}))
+        page.close()
+        presses = []
+        for _ in range(args.reps):
+            page = browser.new_page()
+            t0 = time.perf_counter()
+            page.goto(base + "widgets/dpo.html")
+            page.wait_for_function("""() => { const d = document.querySelector('[data-widget=dpo]').dataset;
+                                      return d.status === 'ready' && !!d.before; }""", timeout=180_000)
+            prepared = time.perf_counter() - t0
+            presses.append({"prepared": prepared, **page.evaluate(PRESS_JS, '[data-widget="dpo"]')})
+            page.close()
+    scope = {}
+    exec(CODE.format(reps=args.reps, calls=CALLS, chunk=CHUNK, path=str(ROOT / dpo.CHECKPOINT)), scope)
+    native = json.loads(eval("json.dumps(out)", scope))
+
+    med = statistics.median
+    w, n = med(rates(wasm)), med(rates(native))
+    ew, en = med(r["evaluate_ms"] for r in wasm), med(r["evaluate_ms"] for r in native)
+    fw, fn = wasm[0]["first_start_ms"], native[0]["first_start_ms"]
+
+    def mark(key, step):
+        vals = [m[key] for m in presses if m.get(key) is not None]
+        steps = [m[step] for m in presses if m.get(step) is not None]
+        return f"{med(vals):.1f} s (step {int(med(steps))})" if vals else "not reached in 90 s"
+
+    cfg = dpo.CFG.train
+    rows = [
+        (f"first start: {dpo.N_PAIRS} pairs + reference log-probs + held-out replies, wasm / native",
+         f"{fw / 1000:.1f} / {fn / 1000:.2f} s", ""),
+        (f"DPO train steps/s (batch {cfg.batch_size} pairs, lr {cfg.lr:g})", "", ""),
+        ("  Chromium / Pyodide (wasm)", f"{w:.1f}", f"{1000 / w:.0f} ms/step"),
+        ("  native (this machine, same calls)", f"{n:.1f}", f"{1000 / n:.0f} ms/step"),
+        ("  wasm slowdown", f"{n / w:.1f}x", ""),
+        ("one evaluate call (12 greedy replies + drift), wasm / native", f"{ew:.0f} / {en:.0f} ms", ""),
+        ("page load -> prepared session (boot + first start)", f"{med([m['prepared'] for m in presses]):.1f} s", ""),
+        ("press Train -> reward margin (last 10 steps) > 0.1", mark("margin", "marginStep"), ""),
+        ("press Train -> first evaluation", mark("firstEval", "firstEvalStep"), ""),
+        ("press Train -> a held-out unknown person refused", mark("refusal", "refusalStep"), ""),
+        ("steps/s the UI sustains (chunks + evals + redraws)", f"{med([m['stepsPerSecond'] for m in presses]):.1f}", ""),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"\nbench/dpo_widget.py: medians of {args.reps} repetitions\n")
+    for label, value, note in rows:
+        print(f"{label:<{width}}  {value:>22}  {note}")
+    print("\nraw:", json.dumps({"wasm": wasm, "native": native, "presses": presses}))
+
+
+if __name__ == "__main__":
+    main()
