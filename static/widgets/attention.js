@@ -178,7 +178,7 @@ registerWidget("attention", {
     let leakInfo = null;
     let steps = [], losses = [], honest = [];
     const chart = api.lineChart(leakBox, {title: "Loss while training (nats per character)", xLabel: "step",
-      series: [{label: "training loss, as trained"}, {label: "validation loss, mask on"}, {label: "entropy floor"}],
+      series: [{label: "training loss, as trained"}, {label: "validation loss, mask on (per chunk)"}, {label: "entropy floor"}],
       summary: (d) => {
         const n = d[0].length;
         if (!n) return "No training yet: press Train.";
@@ -208,7 +208,8 @@ registerWidget("attention", {
       close: (sess) => api.call("leak_close", {session: sess.session}),
       onChunk: (r) => {
         const first = r.step - r.losses.length + 1;
-        r.losses.forEach((l, i) => { steps.push(first + i); losses.push(l); honest.push(i === r.losses.length - 1 ? r.honest_loss : null); });
+        // the honest loss is measured once per chunk, at its end: drawn level across the chunk's steps
+        r.losses.forEach((l, i) => { steps.push(first + i); losses.push(l); honest.push(r.honest_loss); });
         drawLeak();
         const floor = leakInfo.floor;
         leakVerdict.textContent = `Step ${r.step} of ${r.steps}: validation loss as trained ${r.as_trained_loss.toFixed(3)} ` +
