@@ -103,8 +103,9 @@ def info():
             "model_note": MODEL_NOTE, "n_train": CFG.n_train, "summand_range": [0, 99]}
 
 
-MODEL_NOTE = ("the lesson's own models (4 layers, 96 channels), the ones 02_cot scores: fast enough in the "
-              "browser (bench/cot_widget.py), so the accuracies here are the lesson's")
+_size = {"lesson": stage("00_pretrain").LESSON.model, "widget": stage("00_pretrain").WIDGET.model}[MODEL]
+MODEL_NOTE = (f"the lesson's own models ({_size.n_layer} layers, {_size.n_embd} channels), the ones 02_cot scores: "
+              f"fast enough in the browser (bench/cot_widget.py), so the accuracies here are the lesson's")
 
 
 # ----------------------------------------------------------------------------- an experiment
@@ -295,6 +296,10 @@ def _beyond(exp, n):
                     f"(02_cot's `trained` range) would move the edge, not remove it.")}
 
 
+def _span(ns):
+    return f"{ns[0]}–{ns[-1]}" if len(ns) > 1 and ns == list(range(ns[0], ns[-1] + 1)) else ", ".join(map(str, ns))
+
+
 def _hot(exp):
     """The sampling temperature is too hot when CoT's measured accuracy in the trained range falls clearly below
     its greedy accuracy (the stage's, on the same n): one wrong digit anywhere in a trace ruins the answer."""
@@ -302,9 +307,10 @@ def _hot(exp):
         return None
     lo, hi = CFG.trained
     counts = {"direct": [0, 0, 0.0], "cot": [0, 0, 0.0]}     # right, answered, expected right at greedy
-    tokens, direct_tokens = [], []
+    tokens, direct_tokens, ns = [], [], []
     for n in range(lo, hi + 1):
         recs = exp.done[n]
+        ns += [n] if recs else []
         for name, c in counts.items():
             c[0] += sum(r[name]["right"] for r in recs)
             c[1] += len(recs)
@@ -322,14 +328,14 @@ def _hot(exp):
     per_token = (k / m) ** (1 / L) if k else 0.0
     return {"temperature": exp.temperature, "accuracy": k / m, "greedy": ref / m, "answered": m,
             "tokens": L,
-            "what": (f"At temperature {exp.temperature:g} the CoT model got {_pct(k, m)} right over {lo}–{hi} "
-                     f"summands, against {100 * ref / m:.0f}% greedy on the same numbers of summands (the direct "
-                     f"model: {_pct(dk, dm)}, {100 * dref / dm:.0f}% greedy)."),
+            "what": (f"At temperature {exp.temperature:g} the CoT model got {_pct(k, m)} right over the problems "
+                     f"with {_span(ns)} summands, against {100 * ref / m:.0f}% greedy on the same numbers of "
+                     f"summands (the direct model: {_pct(dk, dm)}, {100 * dref / dm:.0f}% greedy)."),
             "why": (f"Sampling draws every token from the model's distribution flattened by the temperature, so each "
                     f"token has some chance of being a wrong digit, and a CoT answer is only as good as its whole "
                     f"trace: one wrong digit in any partial sum is carried into every later sum and the final answer. "
-                    f"CoT's traces here average {L:.1f} tokens against the direct "
-                    f"model's {np.mean(direct_tokens):.1f}, so it pays that chance many more times" +
+                    f"CoT's traces here average {L:.1f} tokens against the direct model's "
+                    f"{np.mean(direct_tokens):.1f}: more tokens, more chances to draw a wrong one" +
                     (f" (a {100 * k / m:.0f}% success over {L:.1f} tokens is what a {100 * per_token:.1f}% chance "
                      f"per token gives)." if k else ".")),
             "try": "Set the temperature to 0 (greedy) or lower it: the model's most likely tokens are the right ones."}

@@ -1,7 +1,8 @@
 // CoT widget UI: the two models 02_cot ships (direct answers, and chain-of-thought traces of running partial sums)
 // answer fresh problems of n summands live, a few per call; accuracy per n (with 95% Wilson intervals), tokens per
 // answer and one trace with its first wrong partial sum fill in. Every number, range and word of explanation comes
-// from widgets/cot.py (02_cot's question, problems, final_answer, first_error, wilson); this file draws and sends knobs.
+// from widgets/cot.py (02_cot's question, problems, final_answer, first_error, wilson); this file draws and sends
+// knobs.
 import {PyError, registerWidget, STALE} from "../runtime.js";
 
 // Python errors are already shown by the runtime; anything else is a bug in this file and must surface.
@@ -89,7 +90,7 @@ registerWidget("cot", {
     const hotBox = api.ui.explanation(body, {lead: "Too hot. "});
     hotBox.box.classList.add("w-hot-box");
     const panels = el("div", {class: "w-panels"});
-    const accPanel = el("section", {class: "w-panel", "aria-label": "Accuracy by number of summands"});
+    const accPanel = el("section", {class: "w-panel w-acc", "aria-label": "Accuracy by number of summands"});
     const tokPanel = el("section", {class: "w-panel", "aria-label": "Tokens per answer"});
     panels.append(accPanel, tokPanel);
     const tracePanel = el("section", {class: "w-trace-panel", "aria-label": "A chain-of-thought trace"});
@@ -101,7 +102,7 @@ registerWidget("cot", {
     const ns = () => (info ? Array.from({length: info.evaluated[1] - info.evaluated[0] + 1},
       (_, i) => info.evaluated[0] + i) : []);
     api.lineChart(accPanel, {
-      title: "Exact-answer accuracy (with 95% Wilson intervals)", xLabel: "summands n", height: 220,
+      title: "Exact-answer accuracy (faint: 95% Wilson intervals)", xLabel: "summands n", height: 220,
       series: [{label: "direct", color: colors.series[0]}, {label: "CoT", color: colors.series[1]},
                {label: "direct 95% low", color: faint(colors.series[0])},
                {label: "direct 95% high", color: faint(colors.series[0])},
@@ -186,7 +187,8 @@ registerWidget("cot", {
       }
       const verdict = tr.right ? (tr.first_error == null ? "Right, every partial sum correct."
         : "The final answer is right, though a partial sum on the way is not.")
-        : tr.first_error == null ? `Wrong: the trace is right but the reply ${tr.ended ? "is malformed" : "never ended"}.`
+        : tr.first_error == null
+          ? `Wrong: the trace is right but the reply ${tr.ended ? "is malformed" : "never ended"}.`
           : `Wrong: partial sum ${tr.first_error + 1} is the first mistake, and every sum after it inherits it.`;
       kids.push(el("p", {class: "w-trace-which", text: v.traces_wrong
         ? `The latest of the ${v.traces_wrong} traces (of ${v.traces} answered) that went wrong:`
@@ -235,7 +237,8 @@ registerWidget("cot", {
       nField.setRange({min: r.evaluated[0], max: r.evaluated[1], step: 1});
       const [lo, hi] = r.trained;
       nField.row.querySelector(".w-help").textContent = `How many numbers (each ${r.summand_range[0]}–` +
-        `${r.summand_range[1]}) to add. Trained on ${lo}–${hi}; ${r.beyond.join(" and ")} are beyond the trained range.`;
+        `${r.summand_range[1]}) to add. Trained on ${lo}–${hi}; ${r.beyond.join(" and ")} are beyond the ` +
+        "trained range.";
       scale.replaceChildren(...ns().map((n) => el("span", {class: r.beyond.includes(n) ? "w-tick w-beyond" : "w-tick",
         text: String(n)})), el("span", {class: "w-scale-note", text: `trained ${lo}–${hi} · beyond`}));
       seedField.setRange({min: r.seed_range[0], max: r.seed_range[1], step: 1});
