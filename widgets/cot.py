@@ -32,9 +32,12 @@ _stage = stage("02_cot")
 CFG = _stage.LESSON                  # its `trained` and `evaluated` ranges are the widget's; nothing is retyped
 SFT = _stage.SFT
 
-# Which checkpoints answer in the browser: measured with bench/cot_widget.py (README.md, Benchmarks). In Chromium's
-# Pyodide the lesson models answer a chunk of 8 problems at n = 7 (both models, greedy) fast enough for a ~300 ms
-# chunk of a few problems, so the widget shows the lesson's own models and accuracies (see MODEL_NOTE).
+# Which checkpoints answer in the browser: measured with bench/cot_widget.py (README.md, Benchmarks; chunks of 8, both
+# models answer each problem, medians of 3 on a shared, loaded machine). In Chromium's Pyodide the lesson models take
+# 25-67 ms per problem greedy (n = 2..7; 30-50 at temperature 1.5), so a whole experiment (6 n x PER_N problems) is
+# ~15 s and a ~400 ms call answers several problems; the widget models take 3-8 ms but score far worse
+# (results/02_cot.json "widget": CoT 0.76 / 0.40 / 0.14 / 0.02 at n = 2..5 against the lesson models' 0.96 / 0.86 /
+# 0.63 / 0.42), so their gap closes by n = 4. The widget shows the lesson's own models (see MODEL_NOTE).
 MODELS = {
     "lesson": {"direct": "checkpoints/02_cot_direct.npz", "cot": "checkpoints/02_cot_cot.npz",
                "results_key": ("models",)},
@@ -59,9 +62,12 @@ MAX_SESSIONS = 4
 # by HOT_MARGIN, once HOT_MIN problems are in. Measured natively on the lesson models (this widget's problems,
 # seed 0, 40 per n, n = 2, 3, 4, 5; tokens per reply include the end token):
 #   greedy  CoT 0.98 0.93 0.60 0.63 (4.6-16.3 tokens)   direct 0.80 0.10 0.08 0.10 (4.6-5.0 tokens)
-#   T = 1.0 CoT 0.93 0.63 0.45 0.28                     direct 0.45 0.03 0.10 0.05
-#   T = 1.5 CoT 0.80 0.50 0.35 0.15                     direct 0.30 0.05 0.10 0.03
-# so from about 1.0 up the drop is beyond the Wilson interval once ~12 problems are in; 0.3-0.7 stay near greedy.
+#   T = 0.5 CoT 1.00 0.78 0.62 0.47                     direct 0.80 0.10 0.12 0.07   never flagged
+#   T = 0.7 CoT 1.00 0.70 0.57 0.33                     direct 0.53 0.05 0.10 0.05   never flagged
+#   T = 1.0 CoT 0.93 0.62 0.45 0.28                     direct 0.45 0.03 0.10 0.05   flagged after 72 problems
+#   T = 1.5 CoT 0.80 0.50 0.35 0.15                     direct 0.30 0.05 0.10 0.03   flagged after 16
+# (answered from n = 2 up, in chunks of 16; the reference is the stage's greedy 0.96 0.86 0.63 0.42 on its own 200
+# problems per n). The stage itself measured CoT at 1.5: 0.72 0.52 0.44 0.28.
 HOT_MIN = 12
 HOT_MARGIN = 0.05
 

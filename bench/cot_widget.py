@@ -1,0 +1,75 @@
+"""Lesson 04's CoT widget: which shipped models can answer live in the browser, and how fast?
+
+    python bench/cot_widget.py                 # builds the site into a temp dir
+    python bench/cot_widget.py --site site     # or measures an existing build
+
+Measures `widgets.cot.step` (both models answer the same problems: 01_sft.respond, batched sampling with a KV
+cache) for the lesson models (02_cot_direct.npz / 02_cot_cot.npz, 4 layers, 96 channels) and the widget models
+(*_widget.npz, 2 layers, 48 channels), greedy and at temperature 1.5, at n = 2, 5 and 7 summands, in Chromium's
+Pyodide (bench/pyodide_bench.py's bare worker) and natively: the same Python in both. A figure is ms per problem
+(both models) in chunks of CHUNK problems; the median of --reps repetitions (the machine is shared and noisy).
+"""
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pyodide_bench import ROOT, booted_bare_page, run_python  # noqa: E402
+
+CHUNK, NS, TEMPERATURES = 8, (2, 5, 7), (0, 1.5)
+
+CODE = """
+import json, time
+from widgets import cot
+out = {{}}
+for label, paths in {models!r}.items():
+    for T in {temperatures!r}:
+        for n in {ns!r}:
+            times = []
+            for rep in range({reps}):
+                s = cot.start(temperature=T, seed=rep, direct=paths["direct"], cot=paths["cot"], results="/none.json")
+                cot.step(s["session"], n=n, count=1)                  # warm up (and load the checkpoints)
+                t0 = time.perf_counter(); cot.step(s["session"], n=n, count={chunk})
+                times.append(1000 * (time.perf_counter() - t0) / {chunk})
+                cot.close(s["session"])
+            out[f"{{label}} T={{T}} n={{n}}"] = times
+json.dumps(out)
+"""
+
+
+def models(where):
+    """{label: {"direct": path, "cot": path}} for both pairs of MODELS, each path `where(site-relative path)`."""
+    from widgets.cot import MODELS
+    return {label: {k: where(m[k]) for k in ("direct", "cot")} for label, m in MODELS.items()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--site", type=Path, help="an existing build (default: build into a temp dir)")
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    from gpt_mini.train import use_heap_for_temporaries
+    use_heap_for_temporaries()                       # what the stage scripts do natively (no-op in Pyodide)
+    wasm_models = models(lambda rel: "/" + Path(rel).name)          # the worker's filesystem: flat in /
+    files = {"/" + Path(rel).name: rel for m in models(str).values() for rel in m.values()}
+    code = dict(reps=args.reps, chunk=CHUNK, ns=NS, temperatures=TEMPERATURES)
+    with booted_bare_page(args.site) as (browser, page, base):
+        wasm = json.loads(run_python(page, CODE.format(models=wasm_models, **code), zip_url=base + "py/gpt_mini.zip",
+                                     files={p: base + u for p, u in files.items()}))
+    scope = {}
+    exec(CODE.format(models=models(lambda rel: str(ROOT / rel)), **code), scope)
+    native = json.loads(eval("json.dumps(out)", scope))
+    med = statistics.median
+    width = max(map(len, wasm))
+    print(f"\nbench/cot_widget.py: ms per problem (both models answer it), chunks of {CHUNK}, medians of {args.reps}\n")
+    print(f"{'':<{width}}  {'wasm':>8}  {'native':>8}  {'slowdown':>8}")
+    for key in wasm:
+        w, n = med(wasm[key]), med(native[key])
+        print(f"{key:<{width}}  {w:8.1f}  {n:8.1f}  {w / n:7.1f}x")
+    print("\nraw:", json.dumps({"wasm": wasm, "native": native}))
+
+
+if __name__ == "__main__":
+    main()
