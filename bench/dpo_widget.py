@@ -71,8 +71,34 @@ PRESS_JS = """(sel) => new Promise((resolve) => {
 })"""
 
 
-def rates(reps):
+def steps_per_second(reps):
+    """Each repetition's DPO steps per second over its timed step calls."""
     return [CHUNK * len(r["step_ms"]) / (sum(r["step_ms"]) / 1000) for r in reps]
+
+
+def same_calls(page, base, reps, ckpt):
+    """CODE in the bare page's worker (the checkpoint fetched to `ckpt`), then natively on the repository's."""
+    from widgets import dpo
+    code = lambda path: CODE.format(reps=reps, calls=CALLS, chunk=CHUNK, path=path)
+    wasm = json.loads(run_python(page, code(ckpt), zip_url=base + "py/gpt_mini.zip",
+                                 files={ckpt: base + dpo.CHECKPOINT}))
+    scope = {}
+    exec(code(str(ROOT / dpo.CHECKPOINT)), scope)
+    return wasm, json.loads(eval("json.dumps(out)", scope))
+
+
+def presses(browser, base, reps):
+    """Per fresh page: seconds from navigation to the prepared session, then PRESS_JS's marks."""
+    out = []
+    for _ in range(reps):
+        page = browser.new_page()
+        t0 = time.perf_counter()
+        page.goto(base + "widgets/dpo.html")
+        page.wait_for_function("""() => { const d = document.querySelector('[data-widget=dpo]').dataset;
+                                  return d.status === 'ready' && !!d.before; }""", timeout=180_000)
+        out.append({"prepared": time.perf_counter() - t0, **page.evaluate(PRESS_JS, '[data-widget="dpo"]')})
+        page.close()
+    return out
 
 
 def main():
@@ -83,27 +109,16 @@ def main():
     from gpt_mini.train import use_heap_for_temporaries
     use_heap_for_temporaries()                       # what the stage scripts do natively (no-op in Pyodide)
     from widgets import dpo
-    ckpt = "/" + dpo.CHECKPOINT.split("/")[-1]
     with booted_bare_page(args.site) as (browser, page, base):
-        wasm = json.loads(run_python(page, CODE.format(reps=args.reps, calls=CALLS, chunk=CHUNK, path=ckpt),
-                                     zip_url=base + "py/gpt_mini.zip", files={ckpt: base + dpo.CHECKPOINT}))
+        wasm, native = same_calls(page, base, args.reps, "/" + dpo.CHECKPOINT.split("/")[-1])
         page.close()
-        presses = []
-        for _ in range(args.reps):
-            page = browser.new_page()
-            t0 = time.perf_counter()
-            page.goto(base + "widgets/dpo.html")
-            page.wait_for_function("""() => { const d = document.querySelector('[data-widget=dpo]').dataset;
-                                      return d.status === 'ready' && !!d.before; }""", timeout=180_000)
-            prepared = time.perf_counter() - t0
-            presses.append({"prepared": prepared, **page.evaluate(PRESS_JS, '[data-widget="dpo"]')})
-            page.close()
-    scope = {}
-    exec(CODE.format(reps=args.reps, calls=CALLS, chunk=CHUNK, path=str(ROOT / dpo.CHECKPOINT)), scope)
-    native = json.loads(eval("json.dumps(out)", scope))
+        presses_ = presses(browser, base, args.reps)
+    report(dpo, wasm, native, presses_, args.reps)
 
+
+def report(dpo, wasm, native, presses, reps):
     med = statistics.median
-    w, n = med(rates(wasm)), med(rates(native))
+    w, n = med(steps_per_second(wasm)), med(steps_per_second(native))
     ew, en = med(r["evaluate_ms"] for r in wasm), med(r["evaluate_ms"] for r in native)
     fw, fn = wasm[0]["first_start_ms"], native[0]["first_start_ms"]
 
@@ -128,7 +143,7 @@ def main():
         ("steps/s the UI sustains (chunks + evals + redraws)", f"{med([m['stepsPerSecond'] for m in presses]):.1f}", ""),
     ]
     width = max(len(r[0]) for r in rows)
-    print(f"\nbench/dpo_widget.py: medians of {args.reps} repetitions\n")
+    print(f"\nbench/dpo_widget.py: medians of {reps} repetitions\n")
     for label, value, note in rows:
         print(f"{label:<{width}}  {value:>22}  {note}")
     print("\nraw:", json.dumps({"wasm": wasm, "native": native, "presses": presses}))
