@@ -57,7 +57,7 @@ HELD_UNKNOWN, HELD_OTHER = 8, 4
 HELD_DRAW = 60                 # how many held-out pairs to draw them from
 KL_SAMPLES = 2                 # sampled replies per held-out prompt for the drift (03_dpo.drift)
 EVAL_EVERY = 25                # steps between evaluations while training (and once at the end)
-WINDOW = 10                    # steps averaged for the diagnosis' training measures
+WINDOW = 10                    # steps averaged for the diagnosis' training measures and for the drawn curves
 
 # Divergence: DPO's loss starts at ln 2 (the policy is the reference: every margin is 0) and falls as margins grow;
 # a batch loss of DIVERGE_ABOVE means the policy prefers the rejected answers by ~(DIVERGE_ABOVE / β) nats more than
@@ -142,7 +142,7 @@ def info():
             "lesson_steps": CFG.train.steps, "batch_size": CFG.train.batch_size, "n_pairs": N_PAIRS,
             "held_unknown": HELD_UNKNOWN, "held_other": HELD_OTHER, "eval_every": EVAL_EVERY,
             "diverge_above": DIVERGE_ABOVE, "ln2": math.log(2), "kl_broken": KL_BROKEN,
-            "refusal": world.REFUSAL}
+            "refusal": world.REFUSAL, "smooth": WINDOW}
 
 
 def _knobs(beta, lr, steps, seed):

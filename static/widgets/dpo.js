@@ -9,7 +9,7 @@ const pyOnly = (e) => { if (!(e instanceof PyError)) throw e; };
 const pct = (p) => `${Math.round(100 * p)}%`;
 const fmt = (v, d = 3) => (Number.isFinite(v) ? v.toFixed(d).replace("-", "−") : "—");
 const fmtNum = (v) => (v >= 0.01 ? String(+v.toPrecision(2)) : v.toExponential(0).replace("e-", "e−"));
-const SMOOTH = 10;             // the charts draw the mean of the last SMOOTH steps (one batch is 8 pairs: noisy)
+let SMOOTH = 10;               // the charts draw the mean of the last info().smooth steps (a batch of 8 is noisy)
 const KEYS = ["rewards/margins", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "logps/chosen",
   "logps/rejected"];
 
@@ -220,6 +220,7 @@ registerWidget("dpo", {
     // ------------------------------------------------------------------ knobs and constants
     function build(r) {
       info = r;
+      SMOOTH = r.smooth;
       data.info = "1";
       const ladder = (values, lesson) => values.map((v) => ({value: v,
         label: v === lesson ? `${fmtNum(v)} (default)` : fmtNum(v)}));
