@@ -43,8 +43,8 @@ class CoTConfig:
 
 LESSON = CoTConfig()
 WIDGET = replace(LESSON, init="01_sft_widget.npz", depths=())
-QUICK = replace(LESSON, sft=replace(LESSON.sft, train=replace(LESSON.sft.train, steps=60, batch_size=16)),
-                n_train=600, n_eval=20, depths=(1,), depth_steps=30)
+QUICK = replace(LESSON, sft=replace(LESSON.sft, train=replace(LESSON.sft.train, steps=300)), n_train=2000,
+                trained=(2, 3), evaluated=(2, 4), n_eval=40, depths=(1,), depth_steps=20)
 
 
 # ----------------------------------------------------------------------------- data: the same problems, two answers
