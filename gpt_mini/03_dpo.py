@@ -45,7 +45,7 @@ class DPOConfig:
 
 LESSON = DPOConfig()
 WIDGET = replace(LESSON, init="01_sft_widget.npz", train=replace(LESSON.train, steps=150, batch_size=8, lr=2e-5))
-QUICK = replace(LESSON, train=replace(LESSON.train, steps=30, batch_size=8), n_pairs=200)
+QUICK = replace(LESSON, train=replace(LESSON.train, steps=40, batch_size=8, lr=2e-5), n_pairs=200)
 BETAS = (0.01, 0.1, 0.5)                     # the sweep: margin against drift
 LONG = 4                                     # "too long": the main run's steps times this
 HOT = 4                                      # "too fast": the main run's learning rate times this
