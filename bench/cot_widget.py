@@ -8,6 +8,8 @@ cache) for the lesson models (02_cot_direct.npz / 02_cot_cot.npz, 4 layers, 96 c
 (*_widget.npz, 2 layers, 48 channels), greedy and at temperature 1.5, at n = 2, 5 and 7 summands, in Chromium's
 Pyodide (bench/pyodide_bench.py's bare worker) and natively: the same Python in both. A figure is ms per problem
 (both models) in chunks of CHUNK problems; the median of --reps repetitions (the machine is shared and noisy).
+Then, on the real widget page (the lesson models, greedy): seconds from pressing Answer to the first chart point and
+to the whole experiment (every n, both models), and the problems/s the page sustains while drawing.
 """
 import argparse
 import json
@@ -39,6 +41,26 @@ json.dumps(out)
 """
 
 
+PRESS_JS = """(sel) => new Promise((resolve) => {
+  const root = document.querySelector(sel);
+  const t0 = performance.now();
+  const marks = {};
+  const obs = new MutationObserver(() => {
+    const now = (performance.now() - t0) / 1000;
+    const t = JSON.parse(root.dataset.tallies || "null");
+    if (t && marks.first === undefined && Object.values(t).some((v) => v.cot.answered)) marks.first = now;
+    if (root.dataset.train === "done" || now > 300) {
+      obs.disconnect();
+      Object.assign(marks, {all: now, done: root.dataset.train === "done",
+                            problemsPerSecond: Number(root.dataset.stepsPerSecond)});
+      resolve(marks);
+    }
+  });
+  obs.observe(root, {attributes: true, attributeFilter: ["data-tallies", "data-train"]});
+  root.querySelector(".w-train").click();
+})"""
+
+
 def models(where):
     """{label: {"direct": path, "cot": path}} for both pairs of MODELS, each path `where(site-relative path)`."""
     from widgets.cot import MODELS
@@ -58,6 +80,15 @@ def main():
     with booted_bare_page(args.site) as (browser, page, base):
         wasm = json.loads(run_python(page, CODE.format(models=wasm_models, **code), zip_url=base + "py/gpt_mini.zip",
                                      files={p: base + u for p, u in files.items()}))
+        page.close()
+        presses = []
+        for _ in range(args.reps):
+            page = browser.new_page()
+            page.goto(base + "widgets/cot.html")
+            page.wait_for_function("() => !!document.querySelector('[data-widget=cot]').dataset.info",
+                                   timeout=120_000)
+            presses.append(page.evaluate(PRESS_JS, '[data-widget="cot"]'))
+            page.close()
     scope = {}
     exec(CODE.format(models=models(lambda rel: str(ROOT / rel)), **code), scope)
     native = json.loads(eval("json.dumps(out)", scope))
@@ -68,7 +99,18 @@ def main():
     for key in wasm:
         w, n = med(wasm[key]), med(native[key])
         print(f"{key:<{width}}  {w:8.1f}  {n:8.1f}  {w / n:7.1f}x")
-    print("\nraw:", json.dumps({"wasm": wasm, "native": native}))
+    from widgets.cot import PER_N
+    print(f"\nthe page ({cot_model()} models, greedy, {PER_N} problems per n, first Answer fetches the checkpoints):")
+    print(f"  press Answer -> first chart point   {med(m['first'] for m in presses):6.2f} s")
+    print(f"  press Answer -> every n answered    {med(m['all'] for m in presses):6.2f} s"
+          f"  (done in {sum(m['done'] for m in presses)} of {len(presses)})")
+    print(f"  problems/s the page sustains        {med(m['problemsPerSecond'] for m in presses):6.1f}")
+    print("\nraw:", json.dumps({"wasm": wasm, "native": native, "presses": presses}))
+
+
+def cot_model():
+    from widgets.cot import MODEL
+    return MODEL
 
 
 if __name__ == "__main__":

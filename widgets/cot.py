@@ -33,11 +33,11 @@ CFG = _stage.LESSON                  # its `trained` and `evaluated` ranges are 
 SFT = _stage.SFT
 
 # Which checkpoints answer in the browser: measured with bench/cot_widget.py (README.md, Benchmarks; chunks of 8, both
-# models answer each problem, medians of 3 on a shared, loaded machine). In Chromium's Pyodide the lesson models take
-# 25-67 ms per problem greedy (n = 2..7; 30-50 at temperature 1.5), so a whole experiment (6 n x PER_N problems) is
-# ~15 s and a ~400 ms call answers several problems; the widget models take 3-8 ms but score far worse
-# (results/02_cot.json "widget": CoT 0.76 / 0.40 / 0.14 / 0.02 at n = 2..5 against the lesson models' 0.96 / 0.86 /
-# 0.63 / 0.42), so their gap closes by n = 4. The widget shows the lesson's own models (see MODEL_NOTE).
+# models answer each problem, medians of 3 on a shared machine, load 5-10). In Chromium's Pyodide the lesson models
+# take 25-110 ms per problem (n = 2..7, greedy or at 1.5; two runs), so a ~400 ms call answers a few problems and the
+# page answers a whole experiment (6 n x PER_N problems, both models) in ~25 s. The widget models take 3-25 ms but
+# score far worse (results/02_cot.json "widget": CoT 0.76 / 0.40 / 0.14 / 0.02 at n = 2..5 against the lesson models'
+# 0.96 / 0.86 / 0.63 / 0.42), so their gap closes by n = 4. The widget shows the lesson's own models (MODEL_NOTE).
 MODELS = {
     "lesson": {"direct": "checkpoints/02_cot_direct.npz", "cot": "checkpoints/02_cot_cot.npz",
                "results_key": ("models",)},
