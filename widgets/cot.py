@@ -284,10 +284,11 @@ def _beyond(exp, n):
         errs = [r["cot"]["first_error"] for r in recs if r["cot"]["first_error"] is not None]
         early = sum(e < hi - 1 for e in errs)
         if errs:
+            short = sum(len(_stage.NUMBER.findall(r["cot"]["reply"])) < n - 1 for r in recs)
             what += (f". Of the {len(errs)} CoT traces that went wrong, {early} went wrong within their first "
-                     f"{hi - 1} partial sums (steps it gets right at {hi} summands, thrown off by a question longer "
-                     f"than any it saw) and {len(errs) - early} only later, where the trace is longer than any it "
-                     f"was trained on.")
+                     f"{hi - 1} partial sums, no further than trained traces go (a question longer than any it saw "
+                     f"throws off even those steps), and {len(errs) - early} only later, where the trace is longer than any it "
+                     f"was trained on; {short} of {len(recs)} stopped before writing all {n - 1} sums.")
         else:
             what += "."
     return {"n": n, "trained": list(CFG.trained),
@@ -296,8 +297,8 @@ def _beyond(exp, n):
                     f"model does well, but it learned them only in traces of at most {hi - 1} sums after questions "
                     f"of at most {hi} numbers: a longer question, and a position in the trace it never wrote at, are "
                     f"inputs it has never seen, and it tends to stop early or lose track of which number comes next. "
-                    f"The direct model must do the whole sum in one token step, which was already failing inside "
-                    f"the range."),
+                    f"The direct model has to produce the whole sum without writing anything down, which was "
+                    f"already failing inside the range."),
             "try": (f"Slide back to {hi} summands or fewer, where CoT's lead is clear. Training on longer traces "
                     f"(02_cot's `trained` range) would move the edge, not remove it.")}
 
