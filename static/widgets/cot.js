@@ -189,7 +189,9 @@ registerWidget("cot", {
         : "The final answer is right, though a partial sum on the way is not.")
         : tr.first_error == null
           ? `Wrong: the trace is right but the reply ${tr.ended ? "is malformed" : "never ended"}.`
-          : `Wrong: partial sum ${tr.first_error + 1} is the first mistake, and every sum after it inherits it.`;
+          : tr.first_error === tr.expected.length - 1
+            ? `Wrong: partial sum ${tr.first_error + 1}, the last one, is the mistake.`
+            : `Wrong: partial sum ${tr.first_error + 1} is the first mistake, and every sum after it inherits it.`;
       kids.push(el("p", {class: "w-trace-which", text: v.traces_wrong
         ? `The latest of the ${v.traces_wrong} traces (of ${v.traces} answered) that went wrong:`
         : `The latest of ${v.traces} traces answered (none went wrong):`}),
