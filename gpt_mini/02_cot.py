@@ -76,7 +76,7 @@ def training_problems(cfg):
 
 def eval_problems(cfg):
     """Fresh problems per number of summands, drawn from a different seed than training (repeats of a short
-    problem are possible: with 2 summands there are only 100)."""
+    problem are possible: with 2 summands there are 10,000 ordered pairs)."""
     rng = random.Random(f"cot-eval-{cfg.seed}")
     lo, hi = cfg.evaluated
     return {n: problems(n, cfg.n_eval, rng) for n in range(lo, hi + 1)}
