@@ -34,3 +34,16 @@ def committed(stage):
             pytest.fail(f"{path.relative_to(ROOT)} is missing: run `python -m gpt_mini.{stage}`")
     config, _, params, meta = checkpoint.load(ckpt_path)
     return json.loads(results_path.read_text()), config, params, meta
+
+
+def quick_stage_run(tmp_path_factory, stage, start_from):
+    """`python -m gpt_mini.<stage> --quick` into a fresh folder holding the shipped checkpoint it starts from;
+    returns (folder, its results)."""
+    import json
+    import shutil
+    from gpt_mini import stage as stage_module
+    out = tmp_path_factory.mktemp(stage)
+    (out / "checkpoints").mkdir()
+    shutil.copy(ROOT / "checkpoints" / start_from, out / "checkpoints")
+    stage_module(stage).main(["--quick", "--out", str(out)])
+    return out, json.loads((out / "results" / f"{stage}.json").read_text())

@@ -1,12 +1,10 @@
 """Stage 01, SFT: the data keeps its held-out prompts held out, the mask variants, the loss, and a quick run."""
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import committed
+from conftest import committed, quick_stage_run
 
 import gpt_mini
 from gpt_mini import chat, world
@@ -61,11 +59,7 @@ def test_the_sft_loss_is_minus_the_mean_log_prob_of_the_learned_tokens():
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sft")
-    (out / "checkpoints").mkdir()
-    shutil.copy(ROOT / "checkpoints" / "00_pretrain.npz", out / "checkpoints")
-    sft.main(["--quick", "--out", str(out)])
-    return out, json.loads((out / "results" / "01_sft.json").read_text())
+    return quick_stage_run(tmp_path_factory, "01_sft", "00_pretrain.npz")
 
 
 def test_a_quick_run_teaches_the_format_and_raises_held_out_accuracy(quick_run):

@@ -1,13 +1,12 @@
 """Stage 02, chain of thought: the traces, the answer parser, the SFT code path reused, and a quick run."""
-import json
 import random
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import gpt_mini
+from conftest import quick_stage_run
 
 cot = gpt_mini.stage("02_cot")
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,11 +64,7 @@ def test_cot_trains_through_the_sft_code_path_not_a_copy():
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cot")
-    (out / "checkpoints").mkdir()
-    shutil.copy(ROOT / "checkpoints" / "01_sft.npz", out / "checkpoints")
-    cot.main(["--quick", "--out", str(out)])
-    return json.loads((out / "results" / "02_cot.json").read_text())
+    return quick_stage_run(tmp_path_factory, "02_cot", "01_sft.npz")[1]
 
 
 def test_a_quick_run_puts_cot_above_direct_at_the_largest_trained_n(quick_run):

@@ -1,9 +1,7 @@
 """Stage 03, DPO: sequence log-probs, the sigmoid loss against hand values and against TRL's own code, its
 gradient through the whole model, the pairs, and a quick run."""
 import collections
-import json
 import math
-import shutil
 import types
 from pathlib import Path
 
@@ -11,7 +9,7 @@ import numpy as np
 import pytest
 
 import gpt_mini
-from conftest import require
+from conftest import quick_stage_run, require
 from gpt_mini import chat, world
 from gpt_mini.model import GPT, GPTConfig, forward
 
@@ -132,11 +130,7 @@ def test_near_misses_differ_by_a_word_and_pairs_keep_held_out_people_out():
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dpo")
-    (out / "checkpoints").mkdir()
-    shutil.copy(ROOT / "checkpoints" / "01_sft.npz", out / "checkpoints")
-    dpo.main(["--quick", "--out", str(out)])
-    return json.loads((out / "results" / "03_dpo.json").read_text())
+    return quick_stage_run(tmp_path_factory, "03_dpo", "01_sft.npz")[1]
 
 
 def test_a_quick_run_starts_at_ln2_and_raises_the_margin(quick_run):
