@@ -33,7 +33,9 @@ from ._live import LiveRun, Sessions, choice, number
 __all__ = ["info", "tokens", "start", "step", "evaluate", "close", "reference"]
 
 _stage = stage("01_sft")
-CFG = _stage.WIDGET
+# The live run is 01_sft's WIDGET configuration (data, lr, steps, warmup) in batches of BATCH_SIZE instead of its 16.
+BATCH_SIZE = 8
+CFG = replace(_stage.WIDGET, train=replace(_stage.WIDGET.train, batch_size=BATCH_SIZE))
 CHECKPOINT = "checkpoints/" + CFG.init      # relative to the site root (browser) or the repository (natively)
 
 MASKS = ("assistant", "all", "no_end")
@@ -44,7 +46,8 @@ LR_LADDER = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 STEPS_RANGE = (50, 600)
 MAX_CHUNK = 50
 MAX_SESSIONS = 4
-# The token view's conversations: training conversations picked for variety (a sum, a fact, two exchanges).
+# The token view's conversations: training conversations picked for variety (a sum, a fact, two exchanges; not one
+# of the few refusals, world.REFUSAL, which the lesson does not discuss).
 PRESETS = 6
 
 # The knobs a page gets when its directive sets none (build.py reads this literal; tests check lr and steps are
@@ -58,9 +61,14 @@ EVAL_CHUNK = 6
 EVAL_EVERY = 50               # steps between evaluations while training (and once at the end)
 MAX_NEW = 24                  # the longest expected reply is 21 tokens + <|end|>
 
-# Divergence: SFT starts from a pretrained model, whose loss on the assistant's tokens is already ~1-2 nats, so a
-# batch loss above ln V + 1 (worse than guessing uniformly among the 47 tokens) can only come from an overshoot.
-DIVERGE_MARGIN = 1.0
+# Divergence: a batch loss above ln V + DIVERGE_MARGIN, worse than guessing uniformly among the 47 tokens, comes from
+# an overshoot, not from descent. Except in the first batches: the base model never predicted a special token, and a
+# mask that counts several per reply starts high. Measured natively (batches of 8, 30 seeds, first 40 steps): the
+# highest batch loss of a run that then trains well (lr 2e-3 to 3e-2) is 5.4 nats (shift -2, in its first 4 steps;
+# correct mask 3.8), and after warmup 4.2 (lr 3e-2; 1.7 at lr <= 5e-3). Runs at lr 0.3 and 1 reach 8-22 and 70-130.
+# So during warmup (lr still ramping up, so a high loss is no overshoot yet) the line is ln V + WARMUP_MARGIN.
+DIVERGE_MARGIN = 1.0          # ln 47 + 1 = 4.85 nats
+WARMUP_MARGIN = 3.0           # ln 47 + 3 = 6.85 nats
 
 _SESSIONS = Sessions(MAX_SESSIONS)
 _cache = {}
@@ -80,7 +88,7 @@ def _presets():
         convs = _convs()
         one = [c for c in convs if len(c) == 2]
         sums = [c for c in one if "+" in c[0][1]][:2]
-        facts = [c for c in one if "+" not in c[0][1]][:2]
+        facts = [c for c in one if "+" not in c[0][1] and c[1][1] != world.REFUSAL][:2]
         two = [c for c in convs if len(c) == 4][:PRESETS - 4]
         _cache["presets"] = [sums[0], facts[0], two[0], sums[1], facts[1], two[1]][:PRESETS]
     return _cache["presets"]
@@ -203,8 +211,7 @@ def start(path=CHECKPOINT, mask="assistant", shift=0, lr=DEFAULT_KNOBS["lr"], st
         raise ValueError(f"the widget's base model has a 64-token context, {path} has {config.block_size}")
     cfg = replace(CFG, mask=mask, shift=shift, train=replace(CFG.train, lr=lr, steps=steps, seed=seed))
     next_batch, _ = _stage.batches(_convs(), cfg, np.random.default_rng(seed))
-    run = LiveRun(TrainState(params), cfg.train, config, next_batch, next_token_loss,
-                  diverge_above=math.log(config.vocab_size) + DIVERGE_MARGIN)
+    run = LiveRun(TrainState(params), cfg.train, config, next_batch, next_token_loss)
     run.sft = {"mask": mask, "shift": shift, "evals": [], "partial": None}
     session = _SESSIONS.add(run)
     return {"session": session, "step": 0, "steps": steps, "lr": lr, "seed": seed, "mask": mask, "shift": shift,
@@ -229,12 +236,18 @@ def step(session, n=5):
     """Up to n more training steps (never past the session's `steps`); stops at the first sign of divergence."""
     run = _SESSIONS.get(session)
     n = number("n", n, 1, MAX_CHUNK, integer=True)
-    history = run.advance(n)
-    if history.diverged and run.explanation is None:
-        m = history.diverged
+    metrics, end = [], run.state.step + n
+    while run.state.step < end and run.status in ("ready", "training"):
+        # the divergence line drops when warmup ends: a chunk that spans it is split there, so where a run diverges
+        # does not depend on how it was chunked
+        warm = run.state.step < run.hp.warmup
+        run.diverge_above = math.log(run.config.vocab_size) + (WARMUP_MARGIN if warm else DIVERGE_MARGIN)
+        metrics += run.advance(min(end, run.hp.warmup) - run.state.step if warm else end - run.state.step).metrics
+    if run.diverged and run.explanation is None:
+        m = run.diverged
         run.explanation = _explain_divergence(m["step"], m["loss"], run.hp.lr, run.config.vocab_size)
     return {"session": session, "step": run.state.step, "steps": run.hp.steps,
-            "first_step": run.state.step - len(history.metrics) + 1, "losses": history.losses,
+            "first_step": run.state.step - len(metrics) + 1, "losses": [m["loss"] for m in metrics],
             "status": run.status, "diverged": run.explanation}
 
 
@@ -328,48 +341,62 @@ def _samples(rows):
     return out
 
 
-# The symptoms, and where their thresholds come from: the widget's own run (WIDGET: lr 2e-3, batch 16), natively,
-# seed 0, scored on this eval slice (22 prompts) at steps 100 / 150 / 300 (/tmp run of every configuration below):
-#   correct mask      ends_turn 1.0 from step 50; p_user_after_end <= 0.01; p_own_assistant <= 0.01;
-#                     p_first 0.37 / 0.52 / 0.54; accuracy 0.05 / 0.18 / 0.36
-#   shift -1, -2, -6  p_own_assistant 0.92-1.0 from step 100 (the leaked <|assistant|> is learned at once); replies
-#                     themselves barely change (asks_question <= 0.09, accuracy 0.14-0.41 at 300): the chat program
-#                     always writes the prompt, so what the leak taught only shows when the model is asked for it
-#   mask "all"        p_user_after_end 0.08 / 0.22 / 0.80 (at 200: 0.60): it learns to open the user's turn
-#   shift +1, +3      p_first 0.22 / 0.22 / 0.22 and 0.15 / 0.10 / 0.16; replies start wrong ("a lives in oslo.",
-#                     sums answered with a fact): nothing ever taught the reply's first tokens
-#   no_end            ends_turn 0.0 from step 50 on: replies run to the length limit ("ada has a owl. ivy works")
-LEAK_OWN_ASSISTANT = 0.5      # correct <= 0.01, any shift < 0 >= 0.92 (step >= 100)
-LEAK_P_USER = 0.2             # correct <= 0.01, mask "all" 0.22 at step 150, 0.8 at 300
-END_RATE = 0.5                # correct 1.0, no_end 0.0
-CUT_P_FIRST = 0.3             # correct >= 0.37 from step 100 (>= 0.39 at 150 even with shift -6), cut <= 0.22
-MIN_STEPS = {"cut": 150, "no_end": 50, "leak": 100}   # before these, a symptom can still be the base model's
+# The symptoms, and where their thresholds come from: the live run (WIDGET, lr 2e-3, batches of BATCH_SIZE = 8) from
+# checkpoints/00_pretrain_widget.npz, natively, seeds 0, 1, 2 (shift -6 and +6: seed 0), scored on this eval slice
+# (22 prompts) every 50 steps to 300; each range spans the seeds (the untrained base: p_first 0.21, ends_turn 0):
+#   correct mask      ends_turn >= 0.86 (>= 0.91 from step 100); p_user_after_end and p_own_assistant < 0.001;
+#                     p_first 0.12-0.14 at step 50, 0.35-0.39 at 150, 0.52-0.59 at 250; accuracy 0-0.05 at 100,
+#                     0.27-0.41 at 300
+#   shift -1, -2, -6  p_own_assistant >= 0.83 from step 50, >= 0.93 from 100 (the leaked <|assistant|> is learned at
+#                     once); replies themselves barely change (ends_turn >= 0.86 from 100, accuracy 0-0.32 at 300):
+#                     the chat program always writes the prompt, so what the leak taught shows only when asked for it
+#   mask "all"        p_own_assistant >= 0.81 from step 50; p_user_after_end 0.03 at 50, 0.06-0.10 at 100, 0.07-0.21
+#                     at 150, 0.28-0.39 at 200, 0.60-0.61 at 300: it learns to open the user's turn
+#   shift +1, +3, +6  p_first stays where the base has it, 0.12-0.23 at every step, never more than 0.007 above its
+#                     value at step 50: nothing ever taught the reply's first tokens, and replies start wrong
+#   no_end            ends_turn 0.0 from step 50 on: replies run to the length limit
+# Every other mask's p_first rises from step 50 on, by >= 0.15 at 150 ("all" from a dip: 0.06 at 50, 0.21-0.27 at 150,
+# as low as a cut's); p_user_after_end stays <= 0.01 but for "all", and ends_turn >= 0.68 but for no_end.
+# WIDGET's own batch of 16 (seeds 0-2) gives the same symptoms at the same steps with these thresholds.
+LEAK_OWN_ASSISTANT = 0.5      # correct < 0.001, cut <= 0.06, shift < 0 and "all" >= 0.81 from step 50
+LEAK_P_USER = 0.1             # "all" 0.07-0.21 at step 150, >= 0.28 from 200; every other mask <= 0.01 (16: <= 0.03)
+END_RATE = 0.5                # correct >= 0.86, every other mask >= 0.68, no_end 0.0
+CUT_P_FIRST = 0.3             # cut <= 0.23; correct >= 0.35 from step 150
+CUT_RISE = 0.05               # p_first's rise since the run's first score: cut <= 0.007, every other mask >= 0.15 at 150
+CUT_BASELINE_BY = 100         # ... if that score was by step 100 (the widget's is at 50); without one, no cut claim
+MIN_STEPS = {"cut": 150, "no_end": 50, "leak": 50}   # before these, a symptom can still be the base model's
 
 
 def diagnose(mask, shift, metrics, step, evals=()):
-    """What this mask did to the model, in words: the mask's intended effect plus the symptoms measured."""
+    """What this mask did to the model, in words: the mask's intended effect plus the symptoms measured.
+
+    `evals`: this run's evaluations so far, oldest first (the last one is `metrics`): a cut shows as a p_first that
+    has not risen since the first (which must be early: at step 150 "all" is back at the base's p_first, from a dip)."""
     effect = _mask_effect(mask, shift)
     m, symptoms = metrics, []
     if step >= MIN_STEPS["leak"] and m["p_user_after_end"] > LEAK_P_USER:
         symptoms.append({"kind": "leak", "text": (
             f"The model writes the user's side: after its own <|end|> it would open a user turn with probability "
-            f"{m['p_user_after_end']:.0%} (with the correct mask: about 1%). Left running, a chat with it goes on "
+            f"{m['p_user_after_end']:.0%} (with the correct mask: under 1%). Left running, a chat with it goes on "
             f"to put words in the user's mouth.")})
     if step >= MIN_STEPS["leak"] and m["p_own_assistant"] > LEAK_OWN_ASSISTANT:
         symptoms.append({"kind": "leak", "text": (
             f"The model has learned to write the prompt: after the user's <|end|> it writes <|assistant|> itself "
-            f"with probability {m['p_own_assistant']:.0%} (with the correct mask: about 0%), a token only the chat "
+            f"with probability {m['p_own_assistant']:.0%} (with the correct mask: under 1%), a token only the chat "
             f"program should write. Its replies can still look fine, because the chat program always supplies the "
             f"prompt, but part of every batch's loss is spent learning tokens the model never has to produce.")})
     if step >= MIN_STEPS["no_end"] and m["ends_turn"] < END_RATE:
         symptoms.append({"kind": "no_end", "text": (
             f"The model does not end its turn: only {m['ends_turn']:.0%} of its replies close with <|end|> "
-            f"(with the correct mask: 100%); the rest run on to the length limit.")})
-    if step >= MIN_STEPS["cut"] and m["p_first"] < CUT_P_FIRST:
+            f"(with the correct mask: nearly all); the rest run on to the length limit.")})
+    first = evals[0] if evals and evals[0]["step"] <= CUT_BASELINE_BY else None   # the run's step-50 evaluation
+    if (step >= MIN_STEPS["cut"] and first and m["p_first"] < CUT_P_FIRST
+            and m["p_first"] - first["p_first"] < CUT_RISE):
         symptoms.append({"kind": "cut", "text": (
-            f"Replies start wrong: the model gives the answer's first token only {m['p_first']:.0%} probability "
-            f"(with the correct mask: over 50%), and {m['starts_right']:.0%} of replies begin with the right "
-            f"character. The loss never counted how an answer starts.")})
+            f"Replies start wrong: the model gives the answer's first token only {m['p_first']:.0%} probability, "
+            f"no more than at step {first['step']} ({first['p_first']:.0%}), and {m['starts_right']:.0%} of replies "
+            f"begin with the right character (with the correct mask that probability keeps rising, past 50% by "
+            f"step 250). The loss never counted how an answer starts.")})
     tries = {"leak": "move the boundary back to 0, or switch the mask to “assistant only”",
              "no_end": "switch the mask to “assistant only”, so the <|end|> closing each reply is learned",
              "cut": "move the boundary back to 0, so every token of the reply counts"}
