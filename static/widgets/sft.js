@@ -1,14 +1,11 @@
 // SFT widget UI: drag the loss-mask boundary over a real templated conversation, then fine-tune the small
 // pretrained model live with that mask and watch what it learned (held-out accuracy, end-of-turn rate, replies)
 // beside the correct mask's figures. Every number comes from widgets/sft.py; this file only draws and sends knobs.
-//
-// The chunked Train/Stop loop: static/runtime.js has no shared training-loop helper yet (checked at the time of
-// writing), so the loop below is the minimal one: step chunks sized to ~CHUNK_TARGET_MS, an evaluation every
-// `eval_every` steps, a generation counter so that Stop / Reset / knob changes take effect within one chunk.
+// The Train / Stop / Reset loop is the runtime's (api.trainLoop); this widget adds a held-out evaluation every
+// info().eval_every steps and once at the end.
 import {PyError, registerWidget, STALE} from "../runtime.js";
 
 const pyOnly = (e) => { if (!(e instanceof PyError)) throw e; };
-const CHUNK_TARGET_MS = 300;
 const RESULTS = {path: "/data/results/01_sft.json", url: "results/01_sft.json"};
 const pct = (p) => `${Math.round(100 * p)}%`;
 const signed = (v) => (v > 0 ? `+${v}` : v < 0 ? `−${-v}` : "0");
@@ -18,9 +15,7 @@ const KIND_TEXT = {counted: "counts in the loss", ignored: "not counted", leaked
 registerWidget("sft", {
   title: "Drag the mask boundary",
   mount(root, api) {
-    const {el} = api;
-    const body = api.body;
-    body.classList.add("w-sft");
+    const {el, body} = api;
     const data = root.dataset;   // what tests read: exactly what Python returned
 
     body.append(el("p", {class: "w-note", text:
@@ -37,22 +32,19 @@ registerWidget("sft", {
     const tokenList = el("div", {class: "w-tokens", "aria-hidden": "true"});
     view.append(legend, tokenList, effect);
     const actions = el("div", {class: "w-actions"});
-    const diverged = el("div", {class: "w-diverged", hidden: true});
     const diagnosis = el("div", {class: "w-diagnosis", hidden: true, role: "note"});
     const panels = el("div", {class: "w-panels"});
     const lossPanel = el("section", {class: "w-panel", "aria-label": "Training loss"});
     const evalPanel = el("section", {class: "w-panel w-evals", "aria-label": "Held-out scores"});
     panels.append(evalPanel, lossPanel);
-    body.append(controls, view, actions, diverged, diagnosis, panels);
+    body.append(controls, view, actions);
+    const diverged = api.ui.explanation(body);     // Python's what / why / try for a run that blew up
+    body.append(diagnosis, panels);
 
-    let info = null;
+    let info = null;             // widgets/sft.py info(): masks, ranges, presets, eval_every, eval_chunk, max_chunk
     let reference = null;
-    let session = null;
     let losses = [];
     let lastEval = null;
-    let running = false;
-    let chunk = 2;
-    let generation = 0;
 
     // ------------------------------------------------------------------ the token view
     const tokensLatest = api.latest("tokens");
@@ -98,7 +90,8 @@ registerWidget("sft", {
       scoreTable.replaceChildren(
         el("thead", {}, el("tr", {}, el("th", {scope: "col", text: "Measure"}),
           el("th", {scope: "col", text: lastEval ? `This mask, step ${lastEval.step}` : "This mask"}),
-          el("th", {scope: "col", text: reference ? `Correct mask, ${reference.steps} steps` : "Correct mask"}))),
+          el("th", {scope: "col", text: reference
+            ? `Correct mask, ${reference.steps} steps of ${reference.batch_size}, trained natively` : "Correct mask"}))),
         el("tbody", {}, ...ROWS.map(([key, label]) => el("tr", {"data-metric": key},
           el("th", {scope: "row", text: label}),
           el("td", {text: m ? pct(m[key]) : "—"}),
@@ -122,15 +115,6 @@ registerWidget("sft", {
         d.try ? el("p", {class: "w-try", text: d.try}) : "");
     }
 
-    function showDiverged(d) {
-      if (!d) { diverged.hidden = true; diverged.replaceChildren(); return; }
-      diverged.hidden = false;
-      diverged.replaceChildren(
-        el("p", {}, el("strong", {text: "Training diverged. "}), d.what),
-        el("p", {}, el("strong", {text: "Why: "}), d.why),
-        el("p", {}, el("strong", {text: "Try: "}), d.try));
-    }
-
     // ------------------------------------------------------------------ loss chart
     let chart = null;
     api.lineChart(lossPanel, {
@@ -146,125 +130,85 @@ registerWidget("sft", {
       if (chart) chart.update([losses.map((_, i) => i + 1), losses.map((v) => (Number.isFinite(v) ? v : null))]);
     }
 
-    // ------------------------------------------------------------------ training
+    // ------------------------------------------------------------------ training: the runtime's loop
+    const infoReady = api.call("info");        // start needs the checkpoint's path; Train may come first
     const progress = el("span", {class: "w-progressline", role: "status"});
-    let trainButton = null;
+    const loop = api.trainLoop({
+      button: actions,
+      runKnobs: ["mask", "shift", "lr", "steps", "seed"],       // a new mask / boundary / lr / length is a new run
+      start: async (k) => {
+        const {checkpoint} = await infoReady;
+        const path = "/data/" + checkpoint;
+        const s = await api.call("start", {path, mask: k.mask, shift: k.shift, lr: k.lr, steps: k.steps,
+                                           seed: k.seed}, {files: {[path]: checkpoint}});
+        return {...s, evalStep: 0};                   // s.step: where training is; evalStep: the last evaluation's
+      },
+      // An evaluation is due every eval_every steps: it runs before the next chunk, a few short calls, and gives way
+      // to Stop or Reset between them (the next chunk after Resume evaluates again).
+      step: async (s, n) => {
+        if (s.step - s.evalStep >= info.eval_every && !(await evaluate(s, () => loop.running))) {
+          return {status: "training", losses: [], step: s.step, steps: s.steps};     // stopped mid-evaluation
+        }
+        const r = await api.call("step", {session: s.session, n: Math.min(n, info.max_chunk)});
+        s.step = r.step;
+        return r;
+      },
+      close: (s) => api.call("close", {session: s.session}),
+      onSession: (s) => { data.session = String(s.session); },
+      onChunk: (r, {stepsPerSecond}) => {
+        if (!r.losses.length) return;
+        losses.push(...r.losses);
+        drawCurve();
+        progress.textContent = `Step ${r.step} of ${r.steps} · loss ${Number(losses.at(-1)).toFixed(3)} · ` +
+          `${stepsPerSecond.toFixed(1)} steps/s`;
+      },
+      onEnd: async (kind, r) => {
+        if (kind === "diverged") {
+          diverged.show(r.diverged);
+          return `Training diverged at step ${r.diverged.step}. The explanation is below.`;
+        }
+        if (kind === "done" && await evaluate(loop.session)) {
+          return `Training finished after ${r.step} steps: accuracy ${pct(lastEval.metrics.accuracy)}, ` +
+            `ends its turn ${pct(lastEval.metrics.ends_turn)}.`;
+        }
+        return undefined;                              // stopped: the loop's own words
+      },
+      onClear: () => {                                 // Reset, a run knob changed, or Python restarted
+        losses = [];
+        lastEval = null;
+        data.metrics = "";
+        data.evalStep = "";
+        diverged.show(null);
+        showDiagnosis(null);
+        drawCurve();
+        drawScores();
+        evalNote.hidden = false;
+        progress.textContent = "";
+      },
+    });
+    actions.append(progress);
 
-    function setTrain(s) {
-      data.train = s;
-      if (trainButton) {
-        trainButton.textContent = running ? "Stop" : (s === "stopped" ? "Resume" : "Train");
-        trainButton.setAttribute("aria-pressed", String(running));
-      }
-    }
-
-    function forget() {
-      generation++;
-      running = false;
-      if (session) api.call("close", {session: session.id}).catch(() => {});
-      session = null;
-      losses = [];
-      lastEval = null;
-      data.metrics = "";
-      data.evalStep = "";
-      showDiverged(null);
-      showDiagnosis(null);
-      drawCurve();
-      drawScores();
-      evalNote.hidden = false;
-      progress.textContent = "";
-      setTrain("idle");
-    }
-
-    async function evaluate(gen) {
+    /** Score session `s` on the eval slice, info.eval_chunk prompts per call; resolves to false (nothing shown) if
+     *  the run was forgotten or `going()` turned false before the last call. */
+    async function evaluate(s, going = () => true) {
       let r = null;
-      for (let offset = 0; !r || !r.done; offset += info.eval_chunk) {
-        r = await api.call("evaluate", {session: session.id, offset, count: info.eval_chunk});
-        if (gen !== generation) return;
+      for (let offset = 0; !r?.done; offset += info.eval_chunk) {
+        if (loop.session !== s || !going()) return false;
+        r = await api.call("evaluate", {session: s.session, offset, count: info.eval_chunk});
       }
+      if (loop.session !== s) return false;
+      s.evalStep = r.step;
       lastEval = r;
-      session.evalStep = r.step;
       data.metrics = JSON.stringify(r.metrics);
       data.evalStep = String(r.step);
       evalNote.hidden = true;
       drawScores();
       showDiagnosis(r.diagnosis);
+      return true;
     }
 
-    async function trainLoop() {
-      if (session && session.ended) forget();
-      const gen = ++generation;
-      running = true;
-      setTrain("training");
-      api.setStatus("busy");
-      try {
-        const k = api.knobs.get();
-        if (!session) {
-          const path = "/data/" + info.checkpoint;
-          const s = await api.call("start", {path, mask: k.mask, shift: k.shift, lr: k.lr, steps: k.steps, seed: k.seed},
-            {files: {[path]: info.checkpoint}});
-          if (gen !== generation) return;
-          session = {id: s.session, steps: s.steps, evalStep: 0, ended: false};
-          data.session = String(s.session);
-        }
-        const t0 = performance.now();
-        const before = losses.length;
-        while (running && gen === generation) {
-          const c0 = performance.now();
-          const r = await api.call("step", {session: session.id, n: chunk});
-          const ms = performance.now() - c0;
-          if (gen !== generation) return;
-          losses.push(...r.losses);
-          drawCurve();
-          if (r.losses.length) chunk = Math.max(1, Math.min(info.max_chunk, Math.round(chunk * CHUNK_TARGET_MS / ms) || 1));
-          const rate = (losses.length - before) / ((performance.now() - t0) / 1000);
-          data.stepsPerSecond = rate.toFixed(2);
-          progress.textContent = `Step ${r.step} of ${r.steps} · loss ${Number(losses.at(-1)).toFixed(3)} · ` +
-            `${rate.toFixed(1)} steps/s`;
-          if (r.status === "diverged") {
-            session.ended = true;
-            running = false;
-            showDiverged(r.diverged);
-            setTrain("diverged");
-            api.setStatus("error", `Training diverged at step ${r.diverged.step}. The explanation is below.`);
-            return;
-          }
-          if (r.step - session.evalStep >= info.eval_every || r.status === "done") await evaluate(gen);
-          if (gen !== generation) return;
-          if (r.status === "done") {
-            session.ended = true;
-            running = false;
-            setTrain("done");
-            api.setStatus("ready");
-            api.announce(`Training finished after ${r.step} steps: accuracy ${pct(lastEval.metrics.accuracy)}, ` +
-              `ends its turn ${pct(lastEval.metrics.ends_turn)}.`);
-            return;
-          }
-        }
-        if (gen === generation) {
-          setTrain("stopped");
-          api.setStatus("ready");
-          api.announce(`Stopped at step ${losses.length}.`);
-        }
-      } catch (e) {
-        running = false;
-        setTrain("idle");
-        pyOnly(e);
-      }
-    }
-
-    // ------------------------------------------------------------------ knobs
-    const runKey = (k) => JSON.stringify([k.mask, k.shift, k.lr, k.steps, k.seed]);
-    let lastRun = runKey(api.knobs.get());
-    api.knobs.on((k) => {
-      refreshTokens(k);
-      if (runKey(k) !== lastRun) {
-        lastRun = runKey(k);
-        forget();
-        api.setStatus("ready");
-      }
-    });
-    api.onReset(() => { forget(); lastRun = null; });
+    // ------------------------------------------------------------------ knobs and constants
+    api.knobs.on((k) => refreshTokens(k));
 
     function build(r) {
       info = r;
@@ -279,14 +223,10 @@ registerWidget("sft", {
         options: r.lr_ladder.map((v) => ({value: v, label: v === r.lesson_lr ? `${v} (default)` : String(v)}))});
       api.ui.range(controls, {knob: "steps", label: "Training steps", min: r.steps_range[0], max: r.steps_range[1],
         step: 50, help: `Batches of ${r.batch_size} conversations.`});
-      trainButton = api.ui.button(actions, {label: "Train", kind: "w-primary w-train",
-        onClick: () => { if (running) { running = false; generation++; setTrain("stopped"); api.setStatus("ready"); } else trainLoop(); }});
-      actions.append(progress);
-      setTrain("idle");
       drawScores();
     }
 
-    api.call("info").then((r) => {
+    infoReady.then((r) => {
       build(r);
       refreshTokens(api.knobs.get());
       return api.call("reference", {path: RESULTS.path}, {files: {[RESULTS.path]: RESULTS.url}}).then((ref) => {

@@ -6,52 +6,28 @@ import time
 
 import pytest
 
-from .harness import Watched, page_exists
-from .widgetpage import hash_knobs, knobs_hash, set_control, wait_booted, wait_settled
+from .conftest import booted_widget
+from .widgetpage import Widget, knobs_hash, root_selector, set_control, wait_booted
 from widgets import sft
 
 pytestmark = pytest.mark.browser
 
 NAME = "sft"
-ROOT = '[data-widget="sft"]'
+ROOT = root_selector(NAME)
 PAGE = "widgets/sft.html"
 TRAIN_TIMEOUT_MS = 90_000
 
-
-def ds(page, key):
-    raw = page.evaluate("([sel, k]) => document.querySelector(sel).dataset[k] ?? null", [ROOT, key])
-    return None if raw is None else json.loads(raw) if raw[:1] in "[{" else raw
+ui = Widget(NAME, timeout=TRAIN_TIMEOUT_MS)
+ds, wait_for, hash_of, click_train, stop, control = ui.ds, ui.wait_for, ui.hash_of, ui.click_train, ui.stop, ui.control
 
 
-def wait_for(page, js, timeout=TRAIN_TIMEOUT_MS):
-    page.wait_for_function(f"sel => {{ const d = document.querySelector(sel).dataset; return {js}; }}", arg=ROOT,
-                           timeout=timeout)
+def restored(page):
+    """After Reset: no run, and the token view back at the default mask and boundary."""
+    wait_for(page, 'd.train === "idle" && !!d.tokens && JSON.parse(d.tokens).shift === 0 && '
+                   'JSON.parse(d.tokens).mask === "assistant"', 20_000)
 
 
-def control(page, knob):
-    return page.locator(f'{ROOT} .w-field[data-knob="{knob}"] input, {ROOT} .w-field select[name="{knob}"]').first
-
-
-@pytest.fixture(scope="module")
-def booted(browser, site_url, site_dir):
-    if not page_exists(site_dir, PAGE):
-        pytest.fail(f"{PAGE} is not in the built site")
-    w = Watched(browser)
-    w.page.goto(site_url + PAGE)
-    assert wait_booted(w.page, NAME) == "ready", w.page.inner_text(ROOT)
-    yield w
-    w.close()
-
-
-@pytest.fixture
-def page(booted):
-    p = booted.page
-    p.locator(f"{ROOT} .w-reset").click()
-    wait_for(p, 'd.train === "idle" && !!d.tokens && JSON.parse(d.tokens).shift === 0 && '
-                'JSON.parse(d.tokens).mask === "assistant"', 20_000)
-    wait_settled(p, NAME)
-    yield p
-    booted.assert_clean()
+booted, page = booted_widget(NAME, PAGE, restore=restored)
 
 
 def test_the_token_view_is_the_stages_mask_and_follows_the_boundary(page):
@@ -72,14 +48,13 @@ def test_the_token_view_is_the_stages_mask_and_follows_the_boundary(page):
     page.locator(f'{ROOT} select[name="mask"]').select_option(json.dumps("all"))
     wait_for(page, 'JSON.parse(d.tokens).mask === "all"', 15_000)
     assert ds(page, "tokens") == json.loads(json.dumps(sft.tokens(0, "all", 2)))
-    page.wait_for_function("name => location.hash.includes('w-' + name + '=')", arg=NAME, timeout=5_000)
-    page.wait_for_timeout(300)
-    assert hash_knobs(page.url, NAME)["mask"] == "all" and hash_knobs(page.url, NAME)["shift"] == 2
+    knobs = hash_of(page)
+    assert knobs["mask"] == "all" and knobs["shift"] == 2
 
 
 def test_train_fine_tunes_and_shows_held_out_scores_within_30_s(page, site_dir):
     t0 = time.perf_counter()
-    page.locator(f"{ROOT} .w-train").click()
+    click_train(page)
     wait_for(page, "!!d.metrics && JSON.parse(d.metrics).ends_turn > 0.5")
     first_eval = time.perf_counter() - t0
     m = ds(page, "metrics")
@@ -88,8 +63,7 @@ def test_train_fine_tunes_and_shows_held_out_scores_within_30_s(page, site_dir):
     assert rows.count() >= 4 and "%" in rows.first.inner_text()
     assert page.locator(f"{ROOT} .w-samples li").count() == len(sft.EVAL_PER_SET)
     assert len(ds(page, "losses")) >= sft.EVAL_EVERY
-    page.locator(f"{ROOT} .w-train").click()                        # Stop
-    wait_for(page, 'd.train === "stopped"', 15_000)
+    stop(page)
     n = len(ds(page, "losses"))
     time.sleep(1.5)
     assert len(ds(page, "losses")) == n, "training went on after Stop"
@@ -102,15 +76,14 @@ def test_train_fine_tunes_and_shows_held_out_scores_within_30_s(page, site_dir):
 def test_a_mask_without_end_is_explained(page):
     page.locator(f'{ROOT} select[name="mask"]').select_option(json.dumps("no_end"))
     wait_for(page, 'JSON.parse(d.tokens).mask === "no_end"', 15_000)
-    page.locator(f"{ROOT} .w-train").click()
+    click_train(page)
     wait_for(page, '!!d.diagnosis && JSON.parse(d.diagnosis).status === "broken"')
     box = page.locator(f"{ROOT} .w-diagnosis")
     assert box.is_visible()
     text = box.inner_text()
     assert "does not end its turn" in text and "Try:" in text
     assert "never ended" in page.locator(f"{ROOT} .w-samples").inner_text()
-    page.locator(f"{ROOT} .w-train").click()
-    wait_for(page, 'd.train === "stopped"', 15_000)
+    stop(page)
 
 
 def test_a_shared_link_reopens_the_widget_as_it_was(open_page):
@@ -128,3 +101,28 @@ def test_a_phone_sized_page_does_not_overflow(open_page):
     assert wait_booted(w.page, NAME) == "ready"
     wait_for(w.page, "!!d.tokens", 30_000)
     assert w.page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_too_large_learning_rate_is_explained_and_a_knob_change_clears_it(page):
+    set_control(page, control(page, "lr"), "1")                      # the ladder's top, lr = 1 (its JSON)
+    click_train(page)
+    wait_for(page, 'd.train === "diverged"', 60_000)
+    box = page.locator(f"{ROOT} .w-diverged")
+    assert box.is_visible()
+    text = box.inner_text()
+    assert "Training diverged" in text and "Why:" in text and "Lower the learning rate" in text
+    assert "diverged at step" in page.locator(f"{ROOT} .w-error").inner_text()
+    assert page.locator(f"{ROOT} .w-train").inner_text() == "Train"
+    set_control(page, control(page, "lr"), json.dumps(sft.DEFAULT_KNOBS["lr"]))
+    wait_for(page, 'd.train === "idle" && d.losses === "[]"', 10_000)
+    assert not box.is_visible() and page.locator(f"{ROOT} .w-error").is_hidden()
+
+
+def test_a_run_knob_changed_while_training_forgets_the_run(page):
+    click_train(page)
+    wait_for(page, "JSON.parse(d.losses || '[]').length > 0", 30_000)
+    set_control(page, control(page, "shift"), 1)
+    wait_for(page, 'd.train === "idle" && d.losses === "[]" && !d.metrics', 15_000)
+    time.sleep(1.0)
+    assert ds(page, "losses") == [] and ds(page, "train") == "idle", "training went on after the run was forgotten"
+    assert page.locator(f"{ROOT} .w-train").inner_text() == "Train"
