@@ -143,13 +143,15 @@ registerWidget("sft", {
                                            seed: k.seed}, {files: {[path]: checkpoint}});
         return {...s, evalStep: 0};                   // s.step: where training is; evalStep: the last evaluation's
       },
-      // An evaluation is due every eval_every steps: it runs before the next chunk, a few short calls, and gives way
-      // to Stop or Reset between them (the next chunk after Resume evaluates again).
+      // An evaluation is due every eval_every steps, exactly (chunks stop there: the steps widgets/sft.py's thresholds
+      // were measured at). It runs before the next chunk, a few short calls, and gives way to Stop or Reset between
+      // them (the next chunk after Resume evaluates again).
       step: async (s, n) => {
         if (s.step - s.evalStep >= info.eval_every && !(await evaluate(s, () => loop.running))) {
           return {status: "training", losses: [], step: s.step, steps: s.steps};     // stopped mid-evaluation
         }
-        const r = await api.call("step", {session: s.session, n: Math.min(n, info.max_chunk)});
+        const due = s.evalStep + info.eval_every - s.step;
+        const r = await api.call("step", {session: s.session, n: Math.min(n, info.max_chunk, due)});
         s.step = r.step;
         return r;
       },

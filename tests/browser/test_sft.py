@@ -59,6 +59,7 @@ def test_train_fine_tunes_and_shows_held_out_scores_within_30_s(page, site_dir):
     first_eval = time.perf_counter() - t0
     m = ds(page, "metrics")
     assert m["p_user_after_end"] < 0.05 and first_eval < 30, (first_eval, m)
+    assert int(ds(page, "evalStep")) % sft.EVAL_EVERY == 0           # scored exactly where the thresholds were measured
     rows = page.locator(f"{ROOT} .w-scores tbody tr")
     assert rows.count() >= 4 and "%" in rows.first.inner_text()
     assert page.locator(f"{ROOT} .w-samples li").count() == len(sft.EVAL_PER_SET)
