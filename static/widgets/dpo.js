@@ -101,7 +101,7 @@ registerWidget("dpo", {
       const refusal = info?.refusal ?? "";
       const b = before;
       heldNote.textContent = `${b.n_unknown} people the world does not contain (the preferred reply is “${refusal}”) ` +
-        `and ${b.n_known} known facts and sums, none of them in the training pairs. The SFT model refuses ` +
+        `and ${b.n_known} known facts and sums (the unknown people appear in no training pair; some of the known questions do). The SFT model refuses ` +
         `${pct(b.refuses_unknown)} of the unknown people and answers ${pct(b.answers_known)} of the rest right` +
         (now ? `; after ${lastEval.step} steps: ${pct(now.refuses_unknown)} and ${pct(now.answers_known)}, ` +
           `drift from the reference (sampled KL) ${fmt(lastEval.kl, 2)} nats.` : ".");
