@@ -640,6 +640,8 @@ class Host {
         range: (parent, spec) => host.range(parent, spec),
         select: (parent, spec) => host.select(parent, spec),
         button: (parent, spec) => host.button(parent, spec),
+        text: (parent, spec) => host.text(parent, spec),
+        prompt: (parent, spec) => host.prompt(parent, spec),
         explanation: (parent, spec) => host.explanation(parent, spec),
       },
       el, debounce, formatInt, cssVar, loadUPlot, chartColors, textAlternative, lineChart,
@@ -835,6 +837,43 @@ class Host {
     if (knob) this.knobListeners.add((k) => { select.value = JSON.stringify(k[knob]); });
     parent.append(row);
     return {row, select, setOptions};
+  }
+
+  /** <label> + <input type=text> bound to knobs[spec.knob]: typing sets the knob `debounce` ms after the last key
+   *  (source "typing"), and a knob change from elsewhere never overwrites what is being typed. */
+  text(parent, {knob, label, maxlength = 200, debounce: wait = 250}) {
+    const id = newId(`w-${this.key}-${knob}`);
+    const input = el("input", {type: "text", id, name: knob, spellcheck: "false", autocomplete: "off",
+                               autocapitalize: "off", maxlength});
+    const row = el("div", {class: "w-field w-field-text", "data-knob": knob}, el("label", {for: id, text: label}), input);
+    input.addEventListener("input", debounce(() => this.setKnobs({[knob]: input.value}, "typing"), wait));
+    const show = (k, source) => {
+      if (source !== "typing" && input.value !== (k[knob] ?? "")) input.value = k[knob] ?? "";
+    };
+    this.knobListeners.add(show);
+    show(this.knobs);
+    parent.append(row);
+    return {row, input};
+  }
+
+  /** A prompt: a preset menu ("Custom" when the text is none of them) beside a `text` field, both bound to
+   *  knobs[spec.knob]. Returns {row, input, select, setPresets(list)}; the presets usually come from info(). */
+  prompt(parent, {knob = "prompt", label = "Prompt (type your own)", presetLabel = "Prompt preset"} = {}) {
+    const row = el("div", {class: "w-prompt-row"});
+    parent.append(row);
+    let presets = [];
+    const custom = {value: null, label: "Custom"};
+    const menu = this.select(row, {label: presetLabel, options: [custom],
+      onChange: (p) => { if (p !== null) this.setKnobs({[knob]: p}, "user"); }});
+    const {input} = this.text(row, {knob, label});
+    const sync = (k) => { menu.select.value = JSON.stringify(presets.includes(k[knob]) ? k[knob] : null); };
+    this.knobListeners.add(sync);
+    const setPresets = (list) => {
+      presets = list;
+      menu.setOptions([custom, ...list.map((p) => ({value: p, label: `“${p}”`}))]);
+      sync(this.knobs);
+    };
+    return {row, input, select: menu.select, setPresets};
   }
 
   /** The box that explains a run gone wrong from Python's words {what, why, try}: "Training diverged. <what>",

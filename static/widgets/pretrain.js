@@ -28,18 +28,7 @@ registerWidget("pretrain", {
     body.append(introNote);
 
     // ------------------------------------------------------------------ controls
-    const promptRow = el("div", {class: "w-prompt-row"});
-    body.append(promptRow);
-    const presetSelect = api.ui.select(promptRow, {
-      label: "Prompt preset", options: [{value: null, label: "Custom"}],
-      onChange: (p) => { if (p !== null) api.knobs.set({prompt: p}); },
-    });
-    const promptId = "w-pretrain-prompt-" + Math.random().toString(36).slice(2, 8);
-    const promptInput = el("input", {type: "text", id: promptId, name: "prompt", spellcheck: "false",
-      autocomplete: "off", autocapitalize: "off", maxlength: 200});
-    promptRow.append(el("div", {class: "w-field w-field-text", "data-knob": "prompt"},
-      el("label", {for: promptId, text: "Prompt (type your own)"}), promptInput));
-    promptInput.addEventListener("input", api.debounce(() => api.knobs.set({prompt: promptInput.value}, {source: "typing"}), 250));
+    const prompt = api.ui.prompt(body);         // presets (from info) + free text, bound to the "prompt" knob
 
     const controls = el("div", {class: "w-controls"});
     body.append(controls);
@@ -185,8 +174,7 @@ registerWidget("pretrain", {
 
     // ------------------------------------------------------------------ prompt changes (no training needed)
     const probsLatest = api.latest("probs");
-    async function refreshPrompt(k, source) {
-      syncPrompt(k, source);
+    async function refreshPrompt(k) {
       if (loop.running) return;            // the next chunk reads the new prompt anyway
       try {
         if (!loop.session) {
@@ -201,17 +189,9 @@ registerWidget("pretrain", {
       } catch (e) { pyOnly(e); }
     }
 
-    function syncPrompt(k, source) {
-      // Typing already shows its own text (and may be ahead of the debounced knob): don't overwrite it.
-      if (source !== "typing" && promptInput.value !== k.prompt) promptInput.value = k.prompt ?? "";
-      const i = presets.indexOf(k.prompt);
-      presetSelect.select.value = JSON.stringify(i >= 0 ? k.prompt : null);
-    }
-
-    let presets = [];
-    api.knobs.on((k, source) => {
+    api.knobs.on((k) => {
       showLr(k);
-      refreshPrompt(k, source);
+      refreshPrompt(k);
       refreshSnapshot(k);
     });
 
@@ -300,7 +280,6 @@ registerWidget("pretrain", {
     /** What info() says: the sliders' ranges, the texts that name sizes, the prompt presets. */
     function useInfo(r) {
       info = r;
-      presets = r.prompts;
       baselines = r.baselines;
       ladder = r.lr_ladder;
       lrInput.max = String(ladder.length - 1);
@@ -309,10 +288,8 @@ registerWidget("pretrain", {
       stepsField.setRange({min: r.steps_range[0], max: r.steps_range[1], step: r.steps_step});
       seedField.setRange({min: r.seed_range[0], max: r.seed_range[1], step: 1});
       introNote.textContent = intro(`, ${r.model.n_layer} layers, ${r.model.n_embd} channels`);
-      presetSelect.setOptions([{value: null, label: "Custom"}, ...presets.map((p) => ({value: p, label: `“${p}”`}))]);
-      const k = api.knobs.get();
-      showLr(k);
-      syncPrompt(k);
+      prompt.setPresets(r.prompts);
+      showLr(api.knobs.get());
     }
 
     const k0 = api.knobs.get();

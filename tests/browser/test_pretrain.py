@@ -8,18 +8,13 @@ import numpy as np
 import pytest
 
 from .conftest import booted_widget
-from .widgetpage import Widget, knobs_hash, root_selector, set_control, wait_booted, wait_settled
+from .widgetpage import Widget, knobs_hash, set_control, wait_booted, wait_settled
 from widgets import pretrain
 
 pytestmark = pytest.mark.browser
 
-NAME = "pretrain"
-ROOT = root_selector(NAME)
-PAGE = "widgets/pretrain.html"
-TRAIN_TIMEOUT_MS = 60_000
-
-
-ui = Widget(NAME, timeout=TRAIN_TIMEOUT_MS)
+ui = Widget("pretrain", timeout=60_000)      # the longest wait: a few chunks of training on a busy machine
+NAME, ROOT, PAGE = ui.name, ui.root, ui.path
 ds, wait_for, hash_of, click_train, stop = ui.ds, ui.wait_for, ui.hash_of, ui.click_train, ui.stop
 
 

@@ -68,13 +68,15 @@ def hash_of(page, key):
 class Widget:
     """A widget test module's helpers, bound to the widget's name and its longest wait (a training run):
 
-        ui = Widget(NAME, timeout=TRAIN_TIMEOUT_MS)
+        ui = Widget("pretrain", timeout=60_000)
+        NAME, ROOT, PAGE = ui.name, ui.root, ui.path
         ds, wait_for, hash_of, click_train, stop = ui.ds, ui.wait_for, ui.hash_of, ui.click_train, ui.stop
     """
 
-    def __init__(self, name, timeout=SETTLE_TIMEOUT_MS):
+    def __init__(self, name, timeout=SETTLE_TIMEOUT_MS, path=None):
         self.name = name
         self.root = root_selector(name)
+        self.path = path or f"widgets/{name}.html"      # its standalone page in the built site
         self.timeout = timeout
 
     def ds(self, page, key):
