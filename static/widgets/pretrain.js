@@ -200,7 +200,14 @@ registerWidget("pretrain", {
     async function refreshSnapshot(k) {
       if (!snapList.length) return;
       let i = snapList.findIndex((s) => s.step === k.snapshot);
-      if (i < 0) i = snapList.length - 1;
+      if (i < 0) {
+        // Nothing chosen yet: each snapshot is a whole checkpoint (~1.8 MB), so none is fetched until the reader
+        // asks for one; the page's first widget is ready without it.
+        snapInput.value = String(snapList.length - 1);
+        snapOut.value = "—";
+        snapInput.setAttribute("aria-valuetext", "no snapshot loaded yet: move the slider to load one");
+        return;
+      }
       const s = snapList[i];
       snapInput.value = String(i);
       snapOut.value = `step ${s.step}`;
@@ -222,7 +229,8 @@ registerWidget("pretrain", {
         const m = r.model || {};
         snapNote.textContent = `The lesson's own model (${m.n_layer} layers, ${m.n_embd} channels, ` +
           `${api.formatInt(r.params)} parameters) was trained natively for ${snapList.at(-1).step} steps; ` +
-          `its checkpoints are part of this site. Drag through them: the same prompt, read by the model at each stage.`;
+          `its checkpoints are part of this site. Drag through them: the same prompt, read by the model at each stage ` +
+          `(each snapshot is fetched, about 1.8 MB, when you first move to it).`;
         snapInput.max = String(snapList.length - 1);
         snapInput.disabled = false;
         data.snapshots = JSON.stringify(snapList.map((s) => s.step));

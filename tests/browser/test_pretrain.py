@@ -156,7 +156,8 @@ def test_scrubbing_the_snapshots_changes_the_distribution(page, site_dir):
     results = site_dir / "results" / "00_pretrain.json"
     if not results.exists():
         pytest.skip("this build has no results/00_pretrain.json (the full run is not committed yet)")
-    wait_for(page, "!!d.snapshots && !!d.snapshot", 30_000)
+    wait_for(page, "!!d.snapshots", 30_000)
+    assert not page.evaluate(f"document.querySelector('{ROOT}').dataset.snapshot")   # nothing fetched until asked
     steps = ds(page, "snapshots")
     listing = pretrain.snapshots(str(results))["snapshots"]
     assert steps == [s["step"] for s in listing]
@@ -164,7 +165,7 @@ def test_scrubbing_the_snapshots_changes_the_distribution(page, site_dir):
     seen = {}
     for i in (0, len(steps) - 1):
         set_control(page, scrub, i)
-        wait_for(page, f"JSON.parse(d.snapshot).step === {steps[i]}", 20_000)
+        wait_for(page, f"!!d.snapshot && JSON.parse(d.snapshot).step === {steps[i]}", 20_000)
         got = ds(page, "snapshot")
         native = pretrain.snapshot(str(site_dir / "checkpoints" / listing[i]["checkpoint"]), "ada lives in ")
         same_dist(got["dist"], native["dist"], 1e-4)
