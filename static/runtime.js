@@ -389,7 +389,9 @@ function trainLoop(host, api, {start, step, close, runKnobs = [], button, onSess
   let session = null;       // what `start` resolved to, for `step`
   let state = "idle";
   let running = false;      // Train pressed and not stopped; the loop ends after the chunk in flight once false
-  let active = false;       // a loop is alive (possibly finishing its last chunk after Stop)
+  let active = null;        // the run whose loop is alive (possibly finishing its last chunk after Stop)
+  let ending = false;       // onEnd is running: a press now waits for it (`again`)
+  let again = false;
   let run = 0;              // bumped whenever the run is forgotten: anything older is discarded
   let starting = null;      // {run, promise} of the `start` in flight
   let chunk = initial;
@@ -436,7 +438,7 @@ function trainLoop(host, api, {start, step, close, runKnobs = [], button, onSess
   /** Forget the run (and its session): the next Train starts a new one. */
   function forget({closeSession = true} = {}) {
     run++;
-    running = false;
+    running = again = false;
     if (closeSession) closeQuietly(session);
     session = null;
     lastKey = runKey(api.knobs.get());
@@ -448,7 +450,8 @@ function trainLoop(host, api, {start, step, close, runKnobs = [], button, onSess
   async function train() {
     if (state === "done" || state === "diverged") forget();   // a finished run: Train starts over
     const mine = run;
-    active = running = true;
+    active = mine;
+    running = true;
     setState("training");
     api.setStatus("busy");
     let last = null;
@@ -470,19 +473,11 @@ function trainLoop(host, api, {start, step, close, runKnobs = [], button, onSess
         data.stepsPerSecond = stepsPerSecond.toFixed(2);
         onChunk?.(r, {chunk, ms, stepsPerSecond});
         if (r.status === "done" || r.status === "diverged") {
-          running = false;
-          const said = await onEnd?.(r.status, r);
-          if (mine !== run) return;
-          setState(r.status);
-          if (r.status === "diverged") api.setStatus("error", said || `Training diverged at step ${r.step}.`);
-          else end(said || `Training finished after ${r.step} steps.`);
+          await finish(r.status, r, mine);
           return;
         }
       }
-      if (mine === run) {
-        setState("stopped");
-        end((await onEnd?.("stopped", last)) || `Stopped at step ${last?.step ?? 0}.`);
-      }
+      if (mine === run) await finish("stopped", last, mine);
     } catch (e) {
       if (mine !== run) return;               // e.g. the call that hung: the restart already said so
       running = false;
@@ -490,13 +485,26 @@ function trainLoop(host, api, {start, step, close, runKnobs = [], button, onSess
       if (!(e instanceof PyError)) host.bug(e, "failed while training");
       else if (!e.restarted) api.setStatus("error", String(e));
     } finally {
-      active = false;
+      if (active === mine) active = null;
+      if (again) { again = false; train(); }
     }
   }
 
-  function end(said) {
+  /** The run ended (kind: done | diverged | stopped): the widget draws it and may give the words for it. */
+  async function finish(kind, r, mine) {
+    running = false;
+    ending = true;
+    let said;
+    try { said = await onEnd?.(kind, r); } finally { ending = false; }
+    if (mine !== run) return;
+    setState(kind);
+    if (kind === "diverged") {
+      api.setStatus("error", said || `Training diverged at step ${r.step}.`);
+      return;
+    }
     api.setStatus("ready");
-    api.announce(said);
+    api.announce(said || (kind === "done" ? `Training finished after ${r.step} steps.`
+      : `Stopped at step ${r?.step ?? 0}.`));
   }
 
   function stop() {
@@ -506,7 +514,8 @@ function trainLoop(host, api, {start, step, close, runKnobs = [], button, onSess
 
   function toggle() {
     if (running) stop();
-    else if (active) { running = true; setState("training"); }   // pressed again before the last chunk came back
+    else if (ending) again = !again;                               // pressed while the run ends: once it has
+    else if (active === run) { running = true; setState("training"); }  // again before the last chunk came back
     else train();
   }
 
@@ -845,7 +854,8 @@ class Host {
     const id = newId(`w-${this.key}-${knob}`);
     const input = el("input", {type: "text", id, name: knob, spellcheck: "false", autocomplete: "off",
                                autocapitalize: "off", maxlength});
-    const row = el("div", {class: "w-field w-field-text", "data-knob": knob}, el("label", {for: id, text: label}), input);
+    const row = el("div", {class: "w-field w-field-text", "data-knob": knob},
+      el("label", {for: id, text: label}), input);
     input.addEventListener("input", debounce(() => this.setKnobs({[knob]: input.value}, "typing"), wait));
     const show = (k, source) => {
       if (source !== "typing" && input.value !== (k[knob] ?? "")) input.value = k[knob] ?? "";

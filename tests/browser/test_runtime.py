@@ -125,7 +125,10 @@ def test_a_hung_call_restarts_python_and_every_widget_recovers(site_dir, open_pa
     w = open_page(RESTART_PAGE)
     p = w.page
     wait_ids(p, ["p1", "p2", "s"])
+    p.wait_for_function("!!document.getElementById('p2').dataset.snapshots", timeout=30_000)
+    set_control(p, p.locator('#p2 .w-field[data-knob="snapshot"] input'), 0)   # p2 loads a checkpoint file
     p.wait_for_function("!!document.getElementById('p2').dataset.snapshot", timeout=30_000)
+    wait_ids(p, ["p2"])
     [old] = p.workers
     closed = []
     old.on("close", lambda _: closed.append(True))
@@ -146,7 +149,8 @@ def test_a_hung_call_restarts_python_and_every_widget_recovers(site_dir, open_pa
         p.wait_for_timeout(100)
     assert closed, "the hung worker was not terminated"
 
-    # The others boot again with a new worker and redraw: a fresh session, the snapshot's file fetched again.
+    # The others boot again with a new worker and redraw: a fresh session, the snapshot's file fetched again
+    # (the new worker starts with an empty filesystem).
     wait_ids(p, ["p2", "s"])
     [new] = p.workers
     assert new is not old and new.url.endswith("/static/worker.js")
@@ -165,3 +169,85 @@ def test_a_hung_call_restarts_python_and_every_widget_recovers(site_dir, open_pa
     losses = train_a_little(p, "p1")
     assert losses[0] == pytest.approx(pretrain.info()["baselines"]["uniform"], abs=0.05)
     assert len(p.workers) == 1
+
+
+LOOP_PAGE = "trainloop-test.html"
+LOOP_HTML = """<!doctype html>
+<html lang="en" data-root="./" data-pyodide="pyodide/">
+<head><meta charset="utf-8"><title>trainLoop test</title><link rel="icon" href="data:,">
+<script type="module" src="static/runtime.js"></script>
+<script type="module">
+// A training widget whose "Python" is JS: the loop's contract without a model. step(n) takes `delay` ms per call.
+import {registerWidget} from "./static/runtime.js";
+registerWidget("fakeloop", {title: "fake training", mount(root, api) {
+  const log = window.fakeLog = {starts: 0, chunks: [], ends: [], clears: 0, delay: 20};
+  let id = 0;
+  window.fakeApi = api;
+  window.fakeLoop = api.trainLoop({
+    button: api.body, runKnobs: ["steps", "blowup"],
+    start: async (k) => { log.starts++; return {session: ++id, step: 0, steps: k.steps, blowup: k.blowup}; },
+    step: async (s, n) => {
+      await new Promise((resolve) => setTimeout(resolve, log.delay));
+      const losses = [];
+      while (losses.length < n && s.step < s.steps) losses.push(1 / ++s.step);
+      log.chunks.push(n);
+      const status = s.step >= s.blowup ? "diverged" : s.step >= s.steps ? "done" : "training";
+      return {status, losses, step: s.step, steps: s.steps, session: s.session};
+    },
+    onEnd: (kind) => { log.ends.push(kind); },
+    onClear: () => { log.clears++; },
+  });
+}});
+</script></head>
+<body><main><h1>trainLoop test</h1>
+<div class="widget" id="f" data-widget="fakeloop" data-status="booting" aria-busy="true"
+     data-knobs='{"steps": 60, "blowup": 1000}'></div>
+</main></body></html>
+"""
+
+
+def test_the_shared_training_loop(site_dir, open_page):
+    (site_dir / LOOP_PAGE).write_text(LOOP_HTML)
+    (site_dir / "static" / "widgets" / "fakeloop.css").write_text("/* the fake widget's own CSS */\n")
+    w = open_page(LOOP_PAGE)
+    p = w.page
+    wait_ids(p, ["f"])
+    log = lambda: p.evaluate("window.fakeLog")                          # noqa: E731
+    train = lambda: p.click("#f .w-train")                              # noqa: E731
+    state = lambda: p.get_attribute("#f", "data-train")                 # noqa: E731
+    assert state() == "idle" and p.inner_text("#f .w-train") == "Train"
+
+    # Train runs to the end in chunks that grow toward ~300 ms per call (capped at 20 steps), then says so.
+    train()
+    p.wait_for_function("document.getElementById('f').dataset.train === 'done'", timeout=20_000)
+    wait_ids(p, ["f"])
+    assert log()["starts"] == 1 and log()["ends"] == ["done"] and sum(log()["chunks"]) >= 60
+    assert log()["chunks"][0] == 2 and max(log()["chunks"]) == 20
+    assert "Training finished after 60 steps." in p.inner_text("#f [aria-live=polite]")
+    assert p.inner_text("#f .w-train") == "Train"
+
+    # Train after done starts a new run; Stop ends it after the chunk in flight; Resume carries the same run on.
+    p.evaluate("window.fakeLog.delay = 150; window.fakeApi.knobs.set({steps: 600})")   # a run knob: forgets
+    assert log()["clears"] >= 1 and state() == "idle"
+    train()
+    p.wait_for_function("window.fakeLog.chunks.length >= 3")
+    train()                                                                  # Stop
+    p.wait_for_function("document.getElementById('f').dataset.train === 'stopped'", timeout=5_000)
+    assert p.inner_text("#f .w-train") == "Resume" and log()["starts"] == 2
+    n = len(log()["chunks"])
+    p.wait_for_timeout(500)
+    assert len(log()["chunks"]) == n                                         # nothing runs after Stop
+    train()                                                                  # Resume: the same session goes on
+    p.wait_for_function(f"window.fakeLog.chunks.length > {n}")
+    assert log()["starts"] == 2 and p.get_attribute("#f", "data-status") == "busy"
+
+    # A divergence ends the run as an error with words; a run-knob change clears it.
+    p.evaluate("window.fakeApi.knobs.set({blowup: 5})")                     # forgets the running run too
+    assert state() == "idle"
+    train()
+    p.wait_for_function("document.getElementById('f').dataset.train === 'diverged'", timeout=10_000)
+    wait_ids(p, ["f"], ("error",))
+    assert "Training diverged at step" in p.inner_text("#f .w-error")
+    p.click("#f .w-reset")
+    wait_ids(p, ["f"])
+    assert state() == "idle" and p.locator("#f .w-error").is_hidden()
