@@ -4,17 +4,21 @@
     python bench/sft_widget.py --site site     # or measures an existing build
 
 Measures, in one run:
-  1. `widgets.sft.step(session, n)` steps/s (01_sft's batches, train.next_token_loss, WIDGET's batch) and the time
-     of one `evaluate` chunk (greedy replies + probes), in Chromium's Pyodide (bench/pyodide_bench.py's bare
-     worker) and natively: the same Python, run in both;
-  2. on the real widget page: seconds from pressing Train to the first evaluation where the model ends its turn
-     (ends_turn > 0.5) and gets an answer right (accuracy > 0), and the steps/s the UI sustains.
-The machine is shared and noisy: each figure is a median of several repetitions.
+  1. `widgets.sft.step(session, n)` steps/s (01_sft's batches, train.next_token_loss) in the live run's batch
+     (widgets.sft.BATCH_SIZE) and in WIDGET's own, and the time of one `evaluate` chunk (greedy replies + probes),
+     in Chromium's Pyodide (bench/pyodide_bench.py's bare worker) and natively: the same Python, run in both;
+  2. natively, for both batch sizes and a few seeds: the step of the first score (every EVAL_EVERY steps, as the
+     widget scores) at which the model ends its turns (ends_turn > 0.5) and gets a held-out answer right
+     (accuracy > 0); the maths is the same in wasm, so this is the step the browser reaches it at too;
+  3. on the real widget page: seconds from pressing Train to the first evaluation and to that effect, and the
+     steps/s the UI sustains.
+The machine is shared and noisy: each figure is a median of several repetitions, the two batch sizes alternating.
 """
 import argparse
 import json
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -22,20 +26,26 @@ from pyodide_bench import ROOT, booted_bare_page, run_python  # noqa: E402
 
 CHUNK, CALLS = 10, 6
 
-# The same code natively and in the worker: returns JSON with per-call step and evaluate times (ms).
+# The same code natively and in the worker: per-call step and evaluate times (ms) for each batch size.
 CODE = """
 import json, time
+from dataclasses import replace
 from widgets import sft
 sft.info()
+live = sft.CFG
 out = []
 for rep in range({reps}):
-    s = sft.start(path={path!r}, seed=rep)["session"]
-    sft.step(s, 2)                                   # warm up
-    steps = []
-    for _ in range({calls}):
-        t0 = time.perf_counter(); sft.step(s, {chunk}); steps.append(1000 * (time.perf_counter() - t0))
-    t0 = time.perf_counter(); sft.evaluate(s, 0, sft.EVAL_CHUNK); ev = 1000 * (time.perf_counter() - t0)
-    out.append({{"step_ms": steps, "eval_chunk_ms": ev}})
+    for b in ({batches} if rep % 2 == 0 else {batches}[::-1]):
+        sft.CFG = replace(live, train=replace(live.train, batch_size=b))
+        s = sft.start(path={path!r}, seed=rep)["session"]
+        sft.step(s, 2)                                   # warm up
+        steps = []
+        for _ in range({calls}):
+            t0 = time.perf_counter(); sft.step(s, {chunk}); steps.append(1000 * (time.perf_counter() - t0))
+        t0 = time.perf_counter(); sft.evaluate(s, 0, sft.EVAL_CHUNK); ev = 1000 * (time.perf_counter() - t0)
+        out.append({{"batch": b, "step_ms": steps, "eval_chunk_ms": ev}})
+        sft.close(s)
+sft.CFG = live
 json.dumps(out)
 """
 
@@ -62,22 +72,45 @@ PRESS_JS = """(sel) => new Promise((resolve) => {
 })"""
 
 
-def rates(reps):
-    return [CHUNK * len(r["step_ms"]) / (sum(r["step_ms"]) / 1000) for r in reps]
+def rates(reps, batch):
+    return [CHUNK * len(r["step_ms"]) / (sum(r["step_ms"]) / 1000) for r in reps if r["batch"] == batch]
+
+
+def effect_step(sft, batch, seed, limit=300):
+    """Natively: the step of the first score at which the model ends its turns and answers one held-out prompt."""
+    live = sft.CFG
+    sft.CFG = replace(live, train=replace(live.train, batch_size=batch))
+    try:
+        s = sft.start(path=str(ROOT / sft.CHECKPOINT), seed=seed)["session"]
+        step = 0
+        while step < limit:
+            step = sft.step(s, sft.EVAL_EVERY)["step"]
+            offset, ev = 0, {"done": False}
+            while not ev["done"]:
+                ev = sft.evaluate(s, offset, sft.EVAL_CHUNK)
+                offset += sft.EVAL_CHUNK
+            if ev["metrics"]["ends_turn"] > 0.5 and ev["metrics"]["accuracy"] > 0:
+                return step
+        return None
+    finally:
+        sft.CFG = live
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--site", type=Path, help="an existing build (default: build into a temp dir)")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=5, help="seeds for the native effect step")
     args = ap.parse_args()
     from gpt_mini.train import use_heap_for_temporaries
     use_heap_for_temporaries()                       # what the stage scripts do natively (no-op in Pyodide)
     from widgets import sft
+    batches = [sft.BATCH_SIZE, sft._stage.WIDGET.train.batch_size]
+    code = lambda path: CODE.format(reps=args.reps, batches=batches, calls=CALLS, chunk=CHUNK, path=path)
     ckpt = "/" + sft.CHECKPOINT.split("/")[-1]
     with booted_bare_page(args.site) as (browser, page, base):
-        wasm = json.loads(run_python(page, CODE.format(reps=args.reps, calls=CALLS, chunk=CHUNK, path=ckpt),
-                                     zip_url=base + "py/gpt_mini.zip", files={ckpt: base + sft.CHECKPOINT}))
+        wasm = json.loads(run_python(page, code(ckpt), zip_url=base + "py/gpt_mini.zip",
+                                     files={ckpt: base + sft.CHECKPOINT}))
         page.close()
         presses = []
         for _ in range(args.reps):
@@ -88,12 +121,11 @@ def main():
             presses.append(page.evaluate(PRESS_JS, '[data-widget="sft"]'))
             page.close()
     scope = {}
-    exec(CODE.format(reps=args.reps, calls=CALLS, chunk=CHUNK, path=str(ROOT / sft.CHECKPOINT)), scope)
+    exec(code(str(ROOT / sft.CHECKPOINT)), scope)
     native = json.loads(eval("json.dumps(out)", scope))
+    effects = {b: [effect_step(sft, b, seed) for seed in range(args.seeds)] for b in batches}
 
     med = statistics.median
-    w, n = med(rates(wasm)), med(rates(native))
-    ew, en = med(r["eval_chunk_ms"] for r in wasm), med(r["eval_chunk_ms"] for r in native)
 
     def mark(key, step):
         vals = [m[key] for m in presses if m.get(key) is not None]
@@ -101,21 +133,32 @@ def main():
         return f"{med(vals):.1f} s (step {int(med(steps))})" if vals else "not reached in 90 s"
 
     cfg = sft.CFG.train
-    rows = [
-        (f"SFT train steps/s, WIDGET (batch {cfg.batch_size}, lr {cfg.lr:g})", "", ""),
-        ("  Chromium / Pyodide (wasm)", f"{w:.1f}", f"{1000 / w:.0f} ms/step"),
-        ("  native (this machine, same calls)", f"{n:.1f}", f"{1000 / n:.0f} ms/step"),
-        ("  wasm slowdown", f"{n / w:.1f}x", ""),
+    rows = []
+    for b in batches:
+        w, n = med(rates(wasm, b)), med(rates(native, b))
+        first = effects[b]
+        rows += [
+            (f"SFT train steps/s, batch {b}" + (" (the live run)" if b == sft.BATCH_SIZE else " (WIDGET's)"), "", ""),
+            ("  Chromium / Pyodide (wasm)", f"{w:.1f}", f"{1000 / w:.0f} ms/step"),
+            ("  native (this machine, same calls)", f"{n:.1f}", f"{1000 / n:.0f} ms/step"),
+            ("  wasm slowdown", f"{n / w:.1f}x", ""),
+            (f"  effect at step (native, seeds 0-{args.seeds - 1})", " ".join(str(s) for s in first), ""),
+        ]
+    ew = med(r["eval_chunk_ms"] for r in wasm if r["batch"] == cfg.batch_size)
+    en = med(r["eval_chunk_ms"] for r in native if r["batch"] == cfg.batch_size)
+    rows += [
         (f"one evaluate call ({sft.EVAL_CHUNK} prompts), wasm / native", f"{ew:.0f} / {en:.0f} ms", ""),
-        ("press Train -> first evaluation", mark("firstEval", "firstEvalStep"), ""),
-        ("press Train -> ends_turn > 0.5 and accuracy > 0", mark("sft", "sftStep"), ""),
-        ("steps/s the UI sustains (chunks + evals + redraws)", f"{med([m['stepsPerSecond'] for m in presses]):.1f}", ""),
+        (f"the page (batch {cfg.batch_size}, lr {cfg.lr:g}): press Train -> first evaluation",
+         mark("firstEval", "firstEvalStep"), ""),
+        ("  press Train -> ends_turn > 0.5 and accuracy > 0", mark("sft", "sftStep"), ""),
+        ("  steps/s the UI sustains (chunks + evals + redraws)", f"{med([m['stepsPerSecond'] for m in presses]):.1f}",
+         ""),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"\nbench/sft_widget.py: medians of {args.reps} repetitions\n")
     for label, value, note in rows:
         print(f"{label:<{width}}  {value:>22}  {note}")
-    print("\nraw:", json.dumps({"wasm": wasm, "native": native, "presses": presses}))
+    print("\nraw:", json.dumps({"wasm": wasm, "native": native, "presses": presses, "effects": effects}))
 
 
 if __name__ == "__main__":
