@@ -7,17 +7,13 @@ import time
 import pytest
 
 from .conftest import booted_widget
-from .widgetpage import Widget, knobs_hash, root_selector, set_control, wait_booted
+from .widgetpage import Widget, knobs_hash, set_control, wait_booted
 from widgets import sft
 
 pytestmark = pytest.mark.browser
 
-NAME = "sft"
-ROOT = root_selector(NAME)
-PAGE = "widgets/sft.html"
-TRAIN_TIMEOUT_MS = 90_000
-
-ui = Widget(NAME, timeout=TRAIN_TIMEOUT_MS)
+ui = Widget("sft", timeout=90_000)           # the longest wait: training to a held-out score on a busy machine
+NAME, ROOT, PAGE = ui.name, ui.root, ui.path
 ds, wait_for, hash_of, click_train, stop, control = ui.ds, ui.wait_for, ui.hash_of, ui.click_train, ui.stop, ui.control
 
 
