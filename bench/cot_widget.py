@@ -11,14 +11,14 @@ Pyodide (bench/pyodide_bench.py's bare worker) and natively: the same Python in 
 Then, on the real widget page (the lesson models, greedy): seconds from pressing Answer to the first chart point and
 to the whole experiment (every n, both models), and the problems/s the page sustains while drawing.
 """
-import argparse
 import json
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pyodide_bench import ROOT, booted_bare_page, run_python  # noqa: E402
+from pyodide_bench import (ROOT, bench_parser, booted_bare_page, native_python, presses, press_js,  # noqa: E402
+                           use_native_heap, wasm_python)
 
 CHUNK, NS, TEMPERATURES = 8, (2, 5, 7), (0, 1.5)
 
@@ -41,24 +41,11 @@ json.dumps(out)
 """
 
 
-PRESS_JS = """(sel) => new Promise((resolve) => {
-  const root = document.querySelector(sel);
-  const t0 = performance.now();
-  const marks = {};
-  const obs = new MutationObserver(() => {
-    const now = (performance.now() - t0) / 1000;
-    const t = JSON.parse(root.dataset.tallies || "null");
-    if (t && marks.first === undefined && Object.values(t).some((v) => v.cot.answered)) marks.first = now;
-    if (root.dataset.train === "done" || now > 300) {
-      obs.disconnect();
-      Object.assign(marks, {all: now, done: root.dataset.train === "done",
-                            problemsPerSecond: Number(root.dataset.stepsPerSecond)});
-      resolve(marks);
-    }
-  });
-  obs.observe(root, {attributes: true, attributeFilter: ["data-tallies", "data-train"]});
-  root.querySelector(".w-train").click();
-})"""
+PRESS_JS = press_js(["data-tallies", "data-train"], done='root.dataset.train === "done" || now > 300',
+                    check="""    const t = JSON.parse(root.dataset.tallies || "null");
+    if (t && marks.first === undefined && Object.values(t).some((v) => v.cot.answered)) marks.first = now;""",
+                    finish="""Object.assign(marks, {all: now, done: root.dataset.train === "done",
+                            problemsPerSecond: Number(root.dataset.stepsPerSecond)});""")
 
 
 def models(where):
@@ -68,30 +55,16 @@ def models(where):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--site", type=Path, help="an existing build (default: build into a temp dir)")
-    ap.add_argument("--reps", type=int, default=3)
-    args = ap.parse_args()
-    from gpt_mini.train import use_heap_for_temporaries
-    use_heap_for_temporaries()                       # what the stage scripts do natively (no-op in Pyodide)
+    args = bench_parser(__doc__).parse_args()
+    use_native_heap()
     wasm_models = models(lambda rel: "/" + Path(rel).name)          # the worker's filesystem: flat in /
     files = {"/" + Path(rel).name: rel for m in models(str).values() for rel in m.values()}
     code = dict(reps=args.reps, chunk=CHUNK, ns=NS, temperatures=TEMPERATURES)
     with booted_bare_page(args.site) as (browser, page, base):
-        wasm = json.loads(run_python(page, CODE.format(models=wasm_models, **code), zip_url=base + "py/gpt_mini.zip",
-                                     files={p: base + u for p, u in files.items()}))
+        wasm = wasm_python(page, base, CODE.format(models=wasm_models, **code), files)
         page.close()
-        presses = []
-        for _ in range(args.reps):
-            page = browser.new_page()
-            page.goto(base + "widgets/cot.html")
-            page.wait_for_function("() => !!document.querySelector('[data-widget=cot]').dataset.info",
-                                   timeout=120_000)
-            presses.append(page.evaluate(PRESS_JS, '[data-widget="cot"]'))
-            page.close()
-    scope = {}
-    exec(CODE.format(models=models(lambda rel: str(ROOT / rel)), **code), scope)
-    native = json.loads(eval("json.dumps(out)", scope))
+        presses_ = presses(browser, base, "cot", "!!d.info", PRESS_JS, args.reps)
+    native = native_python(CODE.format(models=models(lambda rel: str(ROOT / rel)), **code))
     med = statistics.median
     width = max(map(len, wasm))
     print(f"\nbench/cot_widget.py: ms per problem (both models answer it), chunks of {CHUNK}, medians of {args.reps}\n")
@@ -101,11 +74,11 @@ def main():
         print(f"{key:<{width}}  {w:8.1f}  {n:8.1f}  {w / n:7.1f}x")
     from widgets.cot import PER_N
     print(f"\nthe page ({cot_model()} models, greedy, {PER_N} problems per n, first Answer fetches the checkpoints):")
-    print(f"  press Answer -> first chart point   {med(m['first'] for m in presses):6.2f} s")
-    print(f"  press Answer -> every n answered    {med(m['all'] for m in presses):6.2f} s"
-          f"  (done in {sum(m['done'] for m in presses)} of {len(presses)})")
-    print(f"  problems/s the page sustains        {med(m['problemsPerSecond'] for m in presses):6.1f}")
-    print("\nraw:", json.dumps({"wasm": wasm, "native": native, "presses": presses}))
+    print(f"  press Answer -> first chart point   {med(m['first'] for m in presses_):6.2f} s")
+    print(f"  press Answer -> every n answered    {med(m['all'] for m in presses_):6.2f} s"
+          f"  (done in {sum(m['done'] for m in presses_)} of {len(presses_)})")
+    print(f"  problems/s the page sustains        {med(m['problemsPerSecond'] for m in presses_):6.1f}")
+    print("\nraw:", json.dumps({"wasm": wasm, "native": native, "presses": presses_}))
 
 
 def cot_model():

@@ -13,15 +13,14 @@ Measures, in one run:
      unknown person the SFT model answered is refused ("i do not know."); the steps/s the UI sustains.
 The machine is shared and noisy: each figure is a median of several repetitions.
 """
-import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pyodide_bench import ROOT, booted_bare_page, run_python  # noqa: E402
+from pyodide_bench import (ROOT, bench_parser, booted_bare_page, mark, native_python, presses, press_js,  # noqa: E402
+                           print_rows, steps_per_second, use_native_heap, wasm_python)
 
 CHUNK, CALLS = 10, 4
 
@@ -43,14 +42,8 @@ for rep in range({reps}):
 json.dumps(out)
 """
 
-PRESS_JS = """(sel) => new Promise((resolve) => {
-  const root = document.querySelector(sel);
-  const t0 = performance.now();
-  const before = JSON.parse(root.dataset.before);
-  const marks = {};
-  const obs = new MutationObserver(() => {
-    const now = (performance.now() - t0) / 1000;
-    const m = root.dataset.metrics ? JSON.parse(root.dataset.metrics)["rewards/margins"] : [];
+PRESS_JS = press_js(["data-metrics", "data-eval"], setup="\n  const before = JSON.parse(root.dataset.before);",
+                    check="""    const m = root.dataset.metrics ? JSON.parse(root.dataset.metrics)["rewards/margins"] : [];
     const recent = m.slice(-10);
     const margin = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : 0;
     if (m.length >= 10 && margin > 0.1 && marks.margin === undefined) { marks.margin = now; marks.marginStep = m.length; }
@@ -58,74 +51,40 @@ PRESS_JS = """(sel) => new Promise((resolve) => {
     if (ev && marks.firstEval === undefined) { marks.firstEval = now; marks.firstEvalStep = ev.step; }
     const switched = ev && before.rows.some((b, i) => b.kind === "unknown" && !b.correct &&
                                                       ev.replies[i] === "i do not know.");
-    if (switched && marks.refusal === undefined) { marks.refusal = now; marks.refusalStep = ev.step; }
-    if ((marks.refusal !== undefined && marks.margin !== undefined) || now > 90) {
-      obs.disconnect();
-      marks.stepsPerSecond = Number(root.dataset.stepsPerSecond);
-      root.querySelector(".w-train").click();        // Stop
-      resolve(marks);
-    }
-  });
-  obs.observe(root, {attributes: true, attributeFilter: ["data-metrics", "data-eval"]});
-  root.querySelector(".w-train").click();
-})"""
+    if (switched && marks.refusal === undefined) { marks.refusal = now; marks.refusalStep = ev.step; }""",
+                    done="(marks.refusal !== undefined && marks.margin !== undefined) || now > 90")
 
 
-def steps_per_second(reps):
+def rates(reps):
     """Each repetition's DPO steps per second over its timed step calls."""
-    return [CHUNK * len(r["step_ms"]) / (sum(r["step_ms"]) / 1000) for r in reps]
+    return [steps_per_second(CHUNK, r["step_ms"]) for r in reps]
 
 
 def same_calls(page, base, reps, ckpt):
     """CODE in the bare page's worker (the checkpoint fetched to `ckpt`), then natively on the repository's."""
     from widgets import dpo
     code = lambda path: CODE.format(reps=reps, calls=CALLS, chunk=CHUNK, path=path)
-    wasm = json.loads(run_python(page, code(ckpt), zip_url=base + "py/gpt_mini.zip",
-                                 files={ckpt: base + dpo.CHECKPOINT}))
-    scope = {}
-    exec(code(str(ROOT / dpo.CHECKPOINT)), scope)
-    return wasm, json.loads(eval("json.dumps(out)", scope))
-
-
-def presses(browser, base, reps):
-    """Per fresh page: seconds from navigation to the prepared session, then PRESS_JS's marks."""
-    out = []
-    for _ in range(reps):
-        page = browser.new_page()
-        t0 = time.perf_counter()
-        page.goto(base + "widgets/dpo.html")
-        page.wait_for_function("""() => { const d = document.querySelector('[data-widget=dpo]').dataset;
-                                  return d.status === 'ready' && !!d.before; }""", timeout=180_000)
-        out.append({"prepared": time.perf_counter() - t0, **page.evaluate(PRESS_JS, '[data-widget="dpo"]')})
-        page.close()
-    return out
+    return (wasm_python(page, base, code(ckpt), {ckpt: dpo.CHECKPOINT}),
+            native_python(code(str(ROOT / dpo.CHECKPOINT))))
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--site", type=Path, help="an existing build (default: build into a temp dir)")
-    ap.add_argument("--reps", type=int, default=3)
-    args = ap.parse_args()
-    from gpt_mini.train import use_heap_for_temporaries
-    use_heap_for_temporaries()                       # what the stage scripts do natively (no-op in Pyodide)
+    args = bench_parser(__doc__).parse_args()
+    use_native_heap()
     from widgets import dpo
     with booted_bare_page(args.site) as (browser, page, base):
         wasm, native = same_calls(page, base, args.reps, "/" + dpo.CHECKPOINT.split("/")[-1])
         page.close()
-        presses_ = presses(browser, base, args.reps)
+        presses_ = presses(browser, base, "dpo", "d.status === 'ready' && !!d.before", PRESS_JS, args.reps,
+                           timeout=180_000, timed=True)
     report(dpo, wasm, native, presses_, args.reps)
 
 
 def report(dpo, wasm, native, presses, reps):
     med = statistics.median
-    w, n = med(steps_per_second(wasm)), med(steps_per_second(native))
+    w, n = med(rates(wasm)), med(rates(native))
     ew, en = med(r["evaluate_ms"] for r in wasm), med(r["evaluate_ms"] for r in native)
     fw, fn = wasm[0]["first_start_ms"], native[0]["first_start_ms"]
-
-    def mark(key, step):
-        vals = [m[key] for m in presses if m.get(key) is not None]
-        steps = [m[step] for m in presses if m.get(step) is not None]
-        return f"{med(vals):.1f} s (step {int(med(steps))})" if vals else "not reached in 90 s"
 
     cfg = dpo.CFG.train
     rows = [
@@ -137,15 +96,12 @@ def report(dpo, wasm, native, presses, reps):
         ("  wasm slowdown", f"{n / w:.1f}x", ""),
         ("one evaluate call (12 greedy replies + drift), wasm / native", f"{ew:.0f} / {en:.0f} ms", ""),
         ("page load -> prepared session (boot + first start)", f"{med([m['prepared'] for m in presses]):.1f} s", ""),
-        ("press Train -> reward margin (last 10 steps) > 0.1", mark("margin", "marginStep"), ""),
-        ("press Train -> first evaluation", mark("firstEval", "firstEvalStep"), ""),
-        ("press Train -> a held-out unknown person refused", mark("refusal", "refusalStep"), ""),
+        ("press Train -> reward margin (last 10 steps) > 0.1", mark(presses, "margin", "marginStep"), ""),
+        ("press Train -> first evaluation", mark(presses, "firstEval", "firstEvalStep"), ""),
+        ("press Train -> a held-out unknown person refused", mark(presses, "refusal", "refusalStep"), ""),
         ("steps/s the UI sustains (chunks + evals + redraws)", f"{med([m['stepsPerSecond'] for m in presses]):.1f}", ""),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"\nbench/dpo_widget.py: medians of {reps} repetitions\n")
-    for label, value, note in rows:
-        print(f"{label:<{width}}  {value:>22}  {note}")
+    print_rows(f"bench/dpo_widget.py: medians of {reps} repetitions", rows)
     print("\nraw:", json.dumps({"wasm": wasm, "native": native, "presses": presses}))
 
 

@@ -5,7 +5,10 @@ in a Web Worker and nothing else, as the widget runtime does but without it: ben
 baseline; bench/sample.py then has the same worker run Python against the packed gpt_mini (booted_bare_page,
 run_python).
 """
+import argparse
 import contextlib
+import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,17 +109,120 @@ def launch_chromium():
 
 
 @contextlib.contextmanager
-def booted_bare_page(site=None):
-    """The site (built unless given) served on 127.0.0.1, Chromium, and the bare page with Pyodide + NumPy booted:
-    yields (browser, page, base URL); run_python(page, ...) then runs code in its worker."""
+def served_site(site=None, setup=None):
+    """The site (built unless given; `setup(site)` run on it first) served on 127.0.0.1, and Chromium:
+    yields (browser, base URL, setup's return value)."""
     with built_site(site) as site:
-        bare = add_bare_page(site)
+        extra = setup(site) if setup else None
         srv, base = serve(site)
         try:
             with launch_chromium() as browser:
-                page = browser.new_page()
-                page.goto(base + bare)
-                page.wait_for_function("() => window.__readyAt !== undefined", timeout=120_000)
-                yield browser, page, base
+                yield browser, base, extra
         finally:
             srv.shutdown()
+
+
+@contextlib.contextmanager
+def booted_bare_page(site=None):
+    """The site (built unless given) served on 127.0.0.1, Chromium, and the bare page with Pyodide + NumPy booted:
+    yields (browser, page, base URL); run_python(page, ...) then runs code in its worker."""
+    with served_site(site, add_bare_page) as (browser, base, bare):
+        page = browser.new_page()
+        page.goto(base + bare)
+        page.wait_for_function("() => window.__readyAt !== undefined", timeout=120_000)
+        yield browser, page, base
+
+
+def bench_parser(doc):
+    """The options every widget bench takes (--site, --reps); add more before parse_args()."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--site", type=Path, help="an existing build (default: build into a temp dir)")
+    ap.add_argument("--reps", type=int, default=3)
+    return ap
+
+
+def use_native_heap():
+    """What the stage scripts do natively (no-op in Pyodide)."""
+    from gpt_mini.train import use_heap_for_temporaries
+    use_heap_for_temporaries()
+
+
+def wasm_python(page, base, code, files):
+    """`code` in the bare page's worker, with the packed gpt_mini and `files` ({worker path: site-relative URL});
+    its last expression (JSON) decoded."""
+    return json.loads(run_python(page, code, zip_url=base + "py/gpt_mini.zip",
+                                 files={path: base + url for path, url in files.items()}))
+
+
+def native_python(code):
+    """The same `code` natively: it leaves its result in `out`."""
+    scope = {}
+    exec(code, scope)
+    return json.loads(eval("json.dumps(out)", scope))
+
+
+def steps_per_second(chunk, times_ms):
+    """Steps per second over calls of `chunk` steps that took `times_ms` each."""
+    return chunk * len(times_ms) / (sum(times_ms) / 1000)
+
+
+# Once the press is over: the rate the UI sustained, then Stop.
+STOP = """marks.stepsPerSecond = Number(root.dataset.stepsPerSecond);
+      root.querySelector(".w-train").click();        // Stop"""
+
+
+def press_js(attributes, check, done, finish=STOP, setup="", args="sel"):
+    """JS for page.evaluate: press the widget's Train (or Answer) button and, on each change of the root's
+    `attributes`, run `check` (JS setting `marks`, with `now` the seconds since the press) until `done`; then
+    `finish` and resolve with the marks. `args` names the evaluate argument (it holds `sel`, the root's selector)."""
+    return f"""({args}) => new Promise((resolve) => {{
+  const root = document.querySelector(sel);
+  const t0 = performance.now();
+  const marks = {{}};{setup}
+  const obs = new MutationObserver(() => {{
+    const now = (performance.now() - t0) / 1000;
+{check}
+    if ({done}) {{
+      obs.disconnect();
+      {finish}
+      resolve(marks);
+    }}
+  }});
+  obs.observe(root, {{attributes: true, attributeFilter: {json.dumps(list(attributes))}}});
+  root.querySelector(".w-train").click();
+}})"""
+
+
+def presses(browser, base, name, ready, js, reps, arg=None, timeout=120_000, timed=False):
+    """Per fresh page of widget `name`: wait until `ready` (a JS expression over `d`, the root's dataset), then
+    page.evaluate(js, the root's selector, or [it, arg]); its marks, with "prepared" (seconds from navigation to
+    ready) when `timed`."""
+    sel = f'[data-widget="{name}"]'
+    out = []
+    for _ in range(reps):
+        page = browser.new_page()
+        t0 = time.perf_counter()
+        page.goto(f"{base}widgets/{name}.html")
+        page.wait_for_function(f"() => {{ const d = document.querySelector('[data-widget={name}]').dataset; "
+                               f"return {ready}; }}", timeout=timeout)
+        prepared = time.perf_counter() - t0
+        marks = page.evaluate(js, sel if arg is None else [sel, arg])
+        out.append({"prepared": prepared, **marks} if timed else marks)
+        page.close()
+    return out
+
+
+def mark(presses, key, step):
+    """The median seconds to `key` (and its step) over the presses that reached it."""
+    med = statistics.median
+    vals = [m[key] for m in presses if m.get(key) is not None]
+    steps = [m[step] for m in presses if m.get(step) is not None]
+    return f"{med(vals):.1f} s (step {int(med(steps))})" if vals else "not reached in 90 s"
+
+
+def print_rows(title, rows, value_width=22):
+    """A report: the title, then (label, value, note) rows in aligned columns."""
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{title}\n")
+    for label, value, note in rows:
+        print(f"{label:<{width}}  {value:>{value_width}}  {note}")

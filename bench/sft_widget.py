@@ -14,7 +14,6 @@ Measures, in one run:
      steps/s the UI sustains.
 The machine is shared and noisy: each figure is a median of several repetitions, the two batch sizes alternating.
 """
-import argparse
 import json
 import statistics
 import sys
@@ -22,7 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pyodide_bench import ROOT, booted_bare_page, run_python  # noqa: E402
+from pyodide_bench import (ROOT, bench_parser, booted_bare_page, mark, native_python, presses, press_js,  # noqa: E402
+                           print_rows, steps_per_second, use_native_heap, wasm_python)
 
 CHUNK, CALLS = 10, 6
 
@@ -49,31 +49,16 @@ sft.CFG = live
 json.dumps(out)
 """
 
-PRESS_JS = """(sel) => new Promise((resolve) => {
-  const root = document.querySelector(sel);
-  const t0 = performance.now();
-  const marks = {};
-  const obs = new MutationObserver(() => {
-    const now = (performance.now() - t0) / 1000;
-    const m = root.dataset.metrics ? JSON.parse(root.dataset.metrics) : null;
+PRESS_JS = press_js(["data-metrics", "data-losses"], done="marks.sft !== undefined || now > 90",
+                    check="""    const m = root.dataset.metrics ? JSON.parse(root.dataset.metrics) : null;
     if (m && marks.firstEval === undefined) { marks.firstEval = now; marks.firstEvalStep = Number(root.dataset.evalStep); }
     if (m && m.ends_turn > 0.5 && m.accuracy > 0 && marks.sft === undefined) {
       marks.sft = now; marks.sftStep = Number(root.dataset.evalStep);
-    }
-    if (marks.sft !== undefined || now > 90) {
-      obs.disconnect();
-      marks.stepsPerSecond = Number(root.dataset.stepsPerSecond);
-      root.querySelector(".w-train").click();        // Stop
-      resolve(marks);
-    }
-  });
-  obs.observe(root, {attributes: true, attributeFilter: ["data-metrics", "data-losses"]});
-  root.querySelector(".w-train").click();
-})"""
+    }""")
 
 
 def rates(reps, batch):
-    return [CHUNK * len(r["step_ms"]) / (sum(r["step_ms"]) / 1000) for r in reps if r["batch"] == batch]
+    return [steps_per_second(CHUNK, r["step_ms"]) for r in reps if r["batch"] == batch]
 
 
 def effect_step(sft, batch, seed, limit=300):
@@ -97,40 +82,22 @@ def effect_step(sft, batch, seed, limit=300):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--site", type=Path, help="an existing build (default: build into a temp dir)")
-    ap.add_argument("--reps", type=int, default=3)
+    ap = bench_parser(__doc__)
     ap.add_argument("--seeds", type=int, default=5, help="seeds for the native effect step")
     args = ap.parse_args()
-    from gpt_mini.train import use_heap_for_temporaries
-    use_heap_for_temporaries()                       # what the stage scripts do natively (no-op in Pyodide)
+    use_native_heap()
     from widgets import sft
     batches = [sft.BATCH_SIZE, sft._stage.WIDGET.train.batch_size]
     code = lambda path: CODE.format(reps=args.reps, batches=batches, calls=CALLS, chunk=CHUNK, path=path)
     ckpt = "/" + sft.CHECKPOINT.split("/")[-1]
     with booted_bare_page(args.site) as (browser, page, base):
-        wasm = json.loads(run_python(page, code(ckpt), zip_url=base + "py/gpt_mini.zip",
-                                     files={ckpt: base + sft.CHECKPOINT}))
+        wasm = wasm_python(page, base, code(ckpt), {ckpt: sft.CHECKPOINT})
         page.close()
-        presses = []
-        for _ in range(args.reps):
-            page = browser.new_page()
-            page.goto(base + "widgets/sft.html")
-            page.wait_for_function("""() => { const d = document.querySelector('[data-widget=sft]').dataset;
-                                      return d.status === 'ready' && !!d.tokens; }""", timeout=120_000)
-            presses.append(page.evaluate(PRESS_JS, '[data-widget="sft"]'))
-            page.close()
-    scope = {}
-    exec(code(str(ROOT / sft.CHECKPOINT)), scope)
-    native = json.loads(eval("json.dumps(out)", scope))
+        presses_ = presses(browser, base, "sft", "d.status === 'ready' && !!d.tokens", PRESS_JS, args.reps)
+    native = native_python(code(str(ROOT / sft.CHECKPOINT)))
     effects = {b: [effect_step(sft, b, seed) for seed in range(args.seeds)] for b in batches}
 
     med = statistics.median
-
-    def mark(key, step):
-        vals = [m[key] for m in presses if m.get(key) is not None]
-        steps = [m[step] for m in presses if m.get(step) is not None]
-        return f"{med(vals):.1f} s (step {int(med(steps))})" if vals else "not reached in 90 s"
 
     cfg = sft.CFG.train
     rows = []
@@ -149,16 +116,13 @@ def main():
     rows += [
         (f"one evaluate call ({sft.EVAL_CHUNK} prompts), wasm / native", f"{ew:.0f} / {en:.0f} ms", ""),
         (f"the page (batch {cfg.batch_size}, lr {cfg.lr:g}): press Train -> first evaluation",
-         mark("firstEval", "firstEvalStep"), ""),
-        ("  press Train -> ends_turn > 0.5 and accuracy > 0", mark("sft", "sftStep"), ""),
-        ("  steps/s the UI sustains (chunks + evals + redraws)", f"{med([m['stepsPerSecond'] for m in presses]):.1f}",
+         mark(presses_, "firstEval", "firstEvalStep"), ""),
+        ("  press Train -> ends_turn > 0.5 and accuracy > 0", mark(presses_, "sft", "sftStep"), ""),
+        ("  steps/s the UI sustains (chunks + evals + redraws)", f"{med([m['stepsPerSecond'] for m in presses_]):.1f}",
          ""),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"\nbench/sft_widget.py: medians of {args.reps} repetitions\n")
-    for label, value, note in rows:
-        print(f"{label:<{width}}  {value:>22}  {note}")
-    print("\nraw:", json.dumps({"wasm": wasm, "native": native, "presses": presses, "effects": effects}))
+    print_rows(f"bench/sft_widget.py: medians of {args.reps} repetitions", rows)
+    print("\nraw:", json.dumps({"wasm": wasm, "native": native, "presses": presses_, "effects": effects}))
 
 
 if __name__ == "__main__":
