@@ -47,3 +47,22 @@ def quick_stage_run(tmp_path_factory, stage, start_from):
     shutil.copy(ROOT / "checkpoints" / start_from, out / "checkpoints")
     stage_module(stage).main(["--quick", "--out", str(out)])
     return out, json.loads((out / "results" / f"{stage}.json").read_text())
+
+
+def dispatch_ok(widget, fn, **args):
+    """`widget.fn(**args)` through the same JSON entry point the browser's worker uses; asserts it succeeded and
+    returns its result."""
+    import json
+    import widgets
+    reply = json.loads(widgets.dispatch(widget, fn, json.dumps(args)))
+    assert reply["ok"], reply
+    return reply["result"]
+
+
+def dispatch_error(widget, fn, **args):
+    """As dispatch_ok, for a call that must fail: returns the reply's error ({"type", "message", ...})."""
+    import json
+    import widgets
+    reply = json.loads(widgets.dispatch(widget, fn, json.dumps(args)))
+    assert not reply["ok"], reply
+    return reply["error"]

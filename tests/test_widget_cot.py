@@ -1,13 +1,12 @@
 """widgets/cot.py natively, through the worker's JSON entry point: every range is 02_cot's, the answers parse, the
 accuracy per n is 02_cot.evaluate's on the same problems, the trace view marks 02_cot.first_error, an n beyond the
 trained range and a too-hot temperature are flagged and explained from what was measured, bad knobs are readable."""
-import json
 from pathlib import Path
 
 import pytest
+from conftest import dispatch_ok, dispatch_error
 
 import gpt_mini
-import widgets
 from gpt_mini import checkpoint
 from widgets import cot
 
@@ -21,15 +20,11 @@ pytestmark = pytest.mark.skipif(not all(Path(p).is_file() for p in PATHS.values(
 
 
 def call(fn, **args):
-    reply = json.loads(widgets.dispatch("cot", fn, json.dumps(args)))
-    assert reply["ok"], reply
-    return reply["result"]
+    return dispatch_ok("cot", fn, **args)
 
 
 def error(fn, **args):
-    reply = json.loads(widgets.dispatch("cot", fn, json.dumps(args)))
-    assert not reply["ok"], reply
-    return reply["error"]["message"]
+    return dispatch_error("cot", fn, **args)["message"]
 
 
 def run(temperature=0, seed=0, n=2, count=16, until=None):

@@ -1,30 +1,24 @@
 """widgets/dpo.py natively, through the worker's JSON entry point: DPO starts at ln 2 with a zero margin, the margin
 rises and held-out unknown people start being refused, each breaking configuration (β near zero, a rate too high,
 too many steps) is flagged with its explanation, and bad knobs come back as readable errors."""
-import json
 import math
 
 import numpy as np
 import pytest
+from conftest import dispatch_ok, dispatch_error
 
 import gpt_mini
-import widgets
 from widgets import dpo
 
 stage = gpt_mini.stage("03_dpo")
 
 
 def call(fn, **args):
-    """Through the same JSON entry point the browser's worker uses."""
-    reply = json.loads(widgets.dispatch("dpo", fn, json.dumps(args)))
-    assert reply["ok"], reply
-    return reply["result"]
+    return dispatch_ok("dpo", fn, **args)
 
 
 def error(fn, **args):
-    reply = json.loads(widgets.dispatch("dpo", fn, json.dumps(args)))
-    assert not reply["ok"], reply
-    return reply["error"]
+    return dispatch_error("dpo", fn, **args)
 
 
 _runs = {}

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import dispatch_ok
 
 import widgets
 import gpt_mini.train
@@ -18,10 +19,7 @@ stage = gpt_mini.stage("00_pretrain")
 
 
 def call(fn, **args):
-    """Through the same JSON entry point the browser's worker uses."""
-    reply = json.loads(widgets.dispatch("pretrain", fn, json.dumps(args)))
-    assert reply["ok"], reply
-    return reply["result"]
+    return dispatch_ok("pretrain", fn, **args)
 
 
 def train(n, chunk=10, **knobs):

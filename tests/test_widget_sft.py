@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import dispatch_ok, dispatch_error
 
-import widgets
 import gpt_mini
 from gpt_mini import chat, world
 from widgets import sft
@@ -20,15 +20,11 @@ CKPT = str(ROOT / sft.CHECKPOINT)
 
 
 def call(fn, **args):
-    reply = json.loads(widgets.dispatch("sft", fn, json.dumps(args)))
-    assert reply["ok"], reply
-    return reply["result"]
+    return dispatch_ok("sft", fn, **args)
 
 
 def error(fn, **args):
-    reply = json.loads(widgets.dispatch("sft", fn, json.dumps(args)))
-    assert not reply["ok"], reply
-    return reply["error"]["message"]
+    return dispatch_error("sft", fn, **args)["message"]
 
 
 def score(s):

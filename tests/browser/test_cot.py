@@ -5,17 +5,13 @@ knobs, the sliders work from the keyboard, and nothing overflows a phone's width
 import pytest
 
 from .conftest import booted_widget
-from .widgetpage import Widget, knobs_hash, root_selector, set_control, wait_booted
+from .widgetpage import Widget, knobs_hash, set_control, wait_booted
 from widgets import cot
 
 pytestmark = pytest.mark.browser
 
-NAME = "cot"
-ROOT = root_selector(NAME)
-PAGE = "widgets/cot.html"
-ANSWER_TIMEOUT_MS = 120_000
-
-ui = Widget(NAME, timeout=ANSWER_TIMEOUT_MS)
+ui = Widget("cot", timeout=120_000)          # the longest wait: both models answering every n on a busy machine
+NAME, ROOT, PAGE = ui.name, ui.root, ui.path
 ds, wait_for, hash_of, click_train, stop, control = ui.ds, ui.wait_for, ui.hash_of, ui.click_train, ui.stop, ui.control
 N0 = cot.DEFAULT_KNOBS["n"]
 
@@ -28,7 +24,7 @@ def restored(page):
 booted, page = booted_widget(NAME, PAGE, restore=restored)
 
 
-def answer_until(page, js, timeout=ANSWER_TIMEOUT_MS):
+def answer_until(page, js, timeout=None):
     """Press Answer, wait until `js` (over the root's dataset `d`), then Stop (unless the experiment is done)."""
     click_train(page)
     wait_for(page, js, timeout)

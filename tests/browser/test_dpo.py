@@ -8,17 +8,13 @@ import numpy as np
 import pytest
 
 from .conftest import booted_widget
-from .widgetpage import Widget, knobs_hash, root_selector, set_control, wait_booted
+from .widgetpage import Widget, knobs_hash, set_control, wait_booted
 from widgets import dpo
 
 pytestmark = pytest.mark.browser
 
-NAME = "dpo"
-ROOT = root_selector(NAME)
-PAGE = "widgets/dpo.html"
-TRAIN_TIMEOUT_MS = 120_000
-
-ui = Widget(NAME, timeout=TRAIN_TIMEOUT_MS)
+ui = Widget("dpo", timeout=120_000)          # the longest wait: DPO training to a refusal on a busy machine
+NAME, ROOT, PAGE = ui.name, ui.root, ui.path
 ds, wait_for, hash_of, click_train, stop = ui.ds, ui.wait_for, ui.hash_of, ui.click_train, ui.stop
 
 
