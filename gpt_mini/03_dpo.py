@@ -212,11 +212,10 @@ def behaviour(params, config, items):
     for kind in ("unknown", "known", "near", "sum"):
         got = [r["text"] == item[1] for r, item in zip(replies, items) if item[3] == kind]
         out[kind] = float(np.mean(got)) if got else None
-    out["samples"] = [{"prompt": item[0][-1][1], "kind": item[3], "preferred": item[1], "reply": r["text"]}
-                      for r, item in zip(replies, items)
-                      if item[3] == "unknown"][:3] + [{"prompt": item[0][-1][1], "kind": item[3], "preferred": item[1],
-                                                       "reply": r["text"]} for r, item in zip(replies, items)
-                                                      if item[3] != "unknown"][:3]
+    rows = [{"prompt": item[0][-1][1], "kind": item[3], "preferred": item[1], "reply": r["text"]}
+            for r, item in zip(replies, items)]
+    # three replies about people the world lacks, then three about what it knows
+    out["samples"] = [s for s in rows if s["kind"] == "unknown"][:3] + [s for s in rows if s["kind"] != "unknown"][:3]
     return out
 
 
