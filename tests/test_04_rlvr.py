@@ -1,11 +1,14 @@
 """Stage 04's GRPO pieces: the verifier, group advantages, k3, and every loss type against hand values and by
 finite differences on the log-probs."""
+import collections
 import math
+import types
 
 import numpy as np
 import pytest
 
 import gpt_mini
+from conftest import require
 
 rl = gpt_mini.stage("04_rlvr")
 
@@ -107,3 +110,96 @@ def test_grpo_favours_long_wrong_answers_and_dr_grpo_does_not():
     assert d_dr[1, 0] == pytest.approx(d_dr[0, 0])
     with pytest.raises(ValueError, match="needs max_completion_length"):
         rl.grpo_loss(lp, lp, lp, A, mask, beta=0.0, loss_type="dr_grpo")
+
+
+def trl_grpo_trainer(torch, per_token_logps, loss_type, beta, epsilon_low, epsilon_high, max_completion_length):
+    """A stand-in for GRPOTrainer's `self`, holding exactly what _compute_loss reads: one process, no gradient
+    accumulation (so grpo/bnpo/dr_grpo are not divided further and dapo's normalizer is num_items_in_batch itself),
+    token-level ratios, no entropy masking, no off-policy mask, no vLLM, no entropy bonus, no aux loss. Its
+    "model" returns our fixed log-probs: TRL's arithmetic is what's tested."""
+    class Accelerator:
+        num_processes = 1
+        sync_gradients = True
+        gather = gather_for_metrics = staticmethod(lambda x: x)
+        reduce = staticmethod(lambda x, reduction: x)
+    return types.SimpleNamespace(
+        _get_per_token_logps_and_entropies=lambda *args, **kwargs: (per_token_logps, torch.zeros_like(per_token_logps),
+                                                                    None),
+        model=types.SimpleNamespace(training=True), accelerator=Accelerator(), loss_type=loss_type, beta=beta,
+        epsilon_low=epsilon_low, epsilon_high=epsilon_high, max_completion_length=max_completion_length,
+        importance_sampling_level="token", top_entropy_quantile=1.0, off_policy_mask_threshold=None, use_vllm=False,
+        aux_loss_enabled=False, _entropy_bonus_enabled=False, current_gradient_accumulation_steps=1,
+        args=types.SimpleNamespace(delta=None, use_bias_correction_kl=False, steps_per_generation=1),
+        _metrics={"train": collections.defaultdict(list)})
+
+
+@pytest.mark.parametrize("off_policy", [True, False], ids=["off_policy", "on_policy"])
+@pytest.mark.parametrize("beta", [0.0, 0.04])
+@pytest.mark.parametrize("loss_type", rl.LOSS_TYPES)
+def test_loss_gradient_and_metrics_equal_trls_own_grpo_code_on_the_same_numbers(loss_type, beta, off_policy):
+    """TRL 1.16's GRPOTrainer._compute_loss, fed our log-probs, in float64: the loss, its gradient with respect to
+    the per-token log-probs (torch autograd on a leaf tensor against our dlogps), and the logged kl and
+    clip_ratio/{low,high,region}_mean. Off-policy, the ratios spread over [0.5, 1.6] and advantages of both signs,
+    so clipping binds on both sides (asymmetric ε, as DAPO's); on-policy TRL uses logps.detach() as the old ones."""
+    torch = require("torch")
+    trl = require("trl")
+    from trl.trainer.grpo_trainer import GRPOTrainer
+    rng = np.random.default_rng(6)
+    B, T, lo, hi = 6, 7, 0.2, 0.28
+    logps, ref = rng.normal(-1.2, 0.5, (B, T)), rng.normal(-1.2, 0.5, (B, T))
+    old = logps - np.log(rng.uniform(0.5, 1.6, (B, T))) if off_policy else logps
+    lengths = np.array([7, 3, 5, 1, 6, 4])
+    mask = (np.arange(T) < lengths[:, None]).astype(np.int64)          # right-padded, as TRL's completion_mask
+    A = np.array([1.3, -0.8, 0.4, -1.1, 0.9, -0.5])
+    num_items = int(mask.sum()) + 9                                     # the whole generation batch's tokens (say)
+    ours, dlogps, metrics = rl.grpo_loss(logps, old, ref, A, mask, beta=beta, epsilon_low=lo, epsilon_high=hi,
+                                         loss_type=loss_type, max_completion_length=T, num_items_in_batch=num_items)
+    if off_policy:                                                      # both sides of the clip are exercised
+        assert metrics["clip_ratio/low_mean"] > 0 and metrics["clip_ratio/high_mean"] > 0
+    else:
+        assert metrics["clip_ratio/region_mean"] == 0
+
+    leaf = torch.tensor(logps, dtype=torch.float64, requires_grad=True)
+    trainer = trl_grpo_trainer(torch, leaf, loss_type, beta, lo, hi, T)
+    inputs = {"prompt_ids": torch.zeros(B, 2, dtype=torch.long), "prompt_mask": torch.ones(B, 2, dtype=torch.long),
+              "completion_ids": torch.zeros(B, T, dtype=torch.long), "completion_mask": torch.tensor(mask),
+              "advantages": torch.tensor(A), "ref_per_token_logps": torch.tensor(ref),
+              "num_items_in_batch": torch.tensor(float(num_items), dtype=torch.float64)}
+    if off_policy:                                  # absent: TRL takes per_token_logps.detach(), as we take logps
+        inputs["old_per_token_logps"] = torch.tensor(old)
+    loss = GRPOTrainer._compute_loss(trainer, None, inputs)
+    assert loss.dtype == torch.float64
+    loss.backward()
+    assert loss.item() == pytest.approx(ours, rel=1e-12, abs=1e-15)
+    np.testing.assert_allclose(dlogps, leaf.grad.numpy(), rtol=1e-12, atol=1e-15)
+    logged = trainer._metrics["train"]
+    assert ("kl" in logged) == ("kl" in metrics) == (beta != 0)
+    for key, value in metrics.items():   # TRL counts clipped tokens with .float(): a float32 share of float32 counts
+        expected = float(np.float32(value)) if key.startswith("clip_ratio/") else pytest.approx(value, rel=1e-12)
+        assert logged[key] == [expected], key
+
+
+@pytest.mark.parametrize("scale", ["group", "batch", "none"])
+def test_group_advantages_equal_trls_arithmetic_with_its_own_nanstd(scale):
+    """TRL computes advantages inline in GRPOTrainer._generate_and_score_completions (the "sum_then_normalize"
+    branch), not in a function we can call, so this repeats its lines with TRL's own nanstd: rewards minus the
+    group's mean, divided by nanstd over the group ("group") or over the whole batch ("batch") plus 1e-4, or not
+    divided ("none"); frac_reward_zero_std is the share of completions whose std isclose to 0."""
+    torch = require("torch")
+    require("trl")
+    from trl.trainer.utils import nanstd
+    K = 4
+    rewards = np.array([1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.5, 1.0, 0.0, 0.25])
+    r = torch.tensor(rewards, dtype=torch.float64)
+    mean = torch.nanmean(r.view(-1, K), dim=1).repeat_interleave(K, dim=0)
+    std = nanstd(r.view(-1, K), dim=1).repeat_interleave(K, dim=0) if scale != "batch" else nanstd(r).expand_as(r)
+    advantages = r - mean
+    if scale != "none":
+        advantages = advantages / (std + 1e-4)
+    # Not to 1e-13: TRL's nanstd takes Bessel's factor count / (count - 1) of two integer tensors, which torch
+    # divides in its default float32 (4/3 -> 1.3333333730697632), so even on float64 rewards its std is off by a
+    # relative ~1.5e-8; ours is float64 throughout. Equal to float32 rounding, then, and no closer.
+    np.testing.assert_allclose(rl.group_advantages(rewards, K, scale), advantages.numpy(), rtol=1e-7, atol=1e-15)
+    group_std = nanstd(r.view(-1, K), dim=1).repeat_interleave(K, dim=0)
+    is_std_zero = torch.isclose(group_std, torch.zeros_like(group_std))
+    assert rl.zero_std_fraction(rewards, K) == pytest.approx(is_std_zero.double().mean().item(), rel=1e-15)
