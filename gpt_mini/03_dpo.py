@@ -224,14 +224,7 @@ def drift(params, ref, config, items, samples=4, seed=0):
     tok = world.tokenizer()
     prompts = [chat.render(item[0], generation_prompt=True)[0] for item in items for _ in range(samples)]
     roll = sample_batch(params, config, prompts, 32, stop_ids=(tok.special_id(chat.END),), seed=seed)
-    T = max(len(p) for p in prompts) + roll.completion_ids.shape[1]
-    ids = np.zeros((len(prompts), T), np.int64)
-    mask = np.zeros((len(prompts), T), bool)
-    for i, p in enumerate(prompts):
-        n = int(roll.lengths[i])
-        ids[i, :len(p)], ids[i, len(p):len(p) + n] = p, roll.completion_ids[i, :n]
-        mask[i, len(p):len(p) + n] = True
-    ids, mask = ids[:, :config.block_size + 1], mask[:, :config.block_size + 1]
+    ids, mask = roll.sequences()                                          # (R, T) prompt + sample, T <= block_size
     pi, _ = sequence_logps(params, ids, mask, config)
     pref, _ = sequence_logps(ref, ids, mask, config)
     return float(np.mean(pi - pref))

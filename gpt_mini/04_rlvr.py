@@ -1,27 +1,73 @@
-"""Stage 04, reinforcement learning with verifiable rewards: GRPO's loss, with TRL's names and conventions.
+"""Stage 04, reinforcement learning with verifiable rewards (RLVR), with GRPO: TRL's names and conventions.
+
+    python -m gpt_mini.04_rlvr            # checkpoints/04_rlvr*.npz and results/04_rlvr.json
+    python -m gpt_mini.04_rlvr --quick    # a tiny run for tests (needs checkpoints/02_cot_cot.npz in --out)
 
 When a program can check an answer, skip preferences: sample K completions per prompt, score each with the
-verifier, and use the group's mean reward as the baseline (no value network). The pieces here follow TRL's
-GRPOTrainer (see ../shared/post-training-notes.md):
+verifier, and use the group's mean reward as the baseline (no value network). The policy starts from the CoT
+model (its problems are the sums a program can check), and a frozen copy of it is the reference. Read in order:
 
-    verify(text, answer)                       1.0 if the reply's final number is the answer, else 0.0; never raises
+    verify, reward                              1 if the reply ended and its final number is the answer, else 0
     group_advantages(rewards, group_size, scale)
-    k3_kl(logps, ref_logps)                    Schulman's k3 estimator of KL(π ‖ π_ref), per token
+    k3_kl(logps, ref_logps)                     Schulman's k3 estimator of KL(π ‖ π_ref), per token
     grpo_loss(logps, old_logps, ref_logps, advantages, completion_mask, beta, ...) -> (loss, dlogps, metrics)
+    generate_and_score, rollouts                the data: K rollouts per prompt from the current policy, scored
+    grpo_loss_fn                                the loss the shared training loop (train.train) calls
+    evaluate, run                               pass@1 / pass@k on held-out problems, before and after
 
 The loss is a function of per-token log-probs, like every stage's: its gradient with respect to them (dlogps)
 goes into the model through model.token_logps_backward.
-
-Status: the verifier, advantages, k3 and the loss are here and tested; the rollout training loop, its results
-file and lesson 06 are not written yet, so `python -m gpt_mini.04_rlvr` has nothing to run.
 """
 
+import json
+import math
+import random
 import re
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
+from . import chat, checkpoint, stage, stage_parser, world
+from .model import token_entropy, token_logps, token_logps_backward
+from .sample import sample_batch
+from .train import TrainConfig, TrainState, train, use_heap_for_temporaries
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGE = "04_rlvr"
+COT = stage("02_cot")   # the problems and the question format the policy was fine-tuned on
+
 NUMBER = re.compile(r"\d+")
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
+
+
+@dataclass(frozen=True)
+class RLVRConfig:
+    init: str = "02_cot_cot.npz"             # the policy starts here, and this frozen copy is the reference
+    summands: tuple = (2, 6)                 # training problems: 2 to 6 summands (CoT was trained on 2-5)
+    num_generations: int = 8                 # K rollouts per prompt (TRL's name)
+    temperature: float = 1.0                 # sampling, and the log-probs the loss scores (logits / temperature)
+    max_completion_length: int = 32
+    beta: float = 0.04                       # the k3 anchor's weight (TRL's default is 0.0: no reference at all)
+    loss_type: str = "dapo"                  # TRL's default
+    scale_rewards: str = "group"
+    epsilon_low: float = 0.2
+    epsilon_high: float = 0.2
+    num_iterations: int = 1                  # optimizer steps per batch of rollouts (TRL's name; 1: ratio = 1)
+    # batch_size counts prompts: each step samples batch_size × num_generations rollouts
+    train: TrainConfig = TrainConfig(steps=150, batch_size=8, lr=1e-4, warmup=0, min_lr_ratio=1.0,
+                                     weight_decay=0.0)
+    n_eval: int = 50                         # held-out problems per number of summands
+    eval_summands: tuple = (2, 7)
+    eval_samples: int = 16                   # samples per held-out problem, for pass@1 and pass@k
+    seed: int = 0
+
+
+LESSON = RLVRConfig()
+WIDGET = replace(LESSON, init="02_cot_cot_widget.npz", summands=(2, 4))
+QUICK = replace(LESSON, train=replace(LESSON.train, steps=12, batch_size=4), summands=(2, 3), n_eval=16,
+                eval_summands=(2, 3), eval_samples=4)
 
 
 # ----------------------------------------------------------------------------- the verifier
@@ -35,6 +81,11 @@ def verify(text, answer):
         return 1.0 if found and int(found[-1]) == int(answer) else 0.0
     except (TypeError, ValueError):
         return 0.0
+
+
+def reward(reply, answer):
+    """A rollout's reward: an unfinished reply (cut off at max_completion_length) scores 0 whatever it says."""
+    return verify(reply["text"], answer) if reply["ended"] else 0.0
 
 
 # ----------------------------------------------------------------------------- advantages and the KL anchor
@@ -121,3 +172,215 @@ def zero_std_fraction(rewards, group_size):
     """TRL's frac_reward_zero_std: the share of groups whose rewards are all equal (no learning signal)."""
     groups = np.asarray(rewards, dtype=np.float64).reshape(-1, group_size)
     return float(np.mean(groups.std(axis=1) == 0))
+
+
+# ----------------------------------------------------------------------------- the data: rollouts, scored
+
+def problems(cfg, held_out):
+    """An endless stream of training problems (n summands, n uniform in cfg.summands), none of them held out."""
+    rng = random.Random(f"rlvr-train-{cfg.seed}")
+    lo, hi = cfg.summands
+    seen = {tuple(p) for ps in held_out.values() for p in ps}
+    while True:
+        p = COT.problems(rng.randint(lo, hi), 1, rng)[0]
+        if tuple(p) not in seen:
+            yield p
+
+
+def held_out_problems(cfg):
+    rng = random.Random(f"rlvr-eval-{cfg.seed}")
+    lo, hi = cfg.eval_summands
+    return {n: COT.problems(n, cfg.n_eval, rng) for n in range(lo, hi + 1)}
+
+
+def prompt_ids(summands):
+    return chat.render([("user", COT.question(summands))], generation_prompt=True)[0]
+
+
+@dataclass
+class Batch:
+    """One step's rollouts, scored: what the loss reads (TRL calls this dict `inputs`)."""
+    input_ids: np.ndarray        # (R, T) prompt + completion, R = prompts × K, groups of K consecutive rows
+    completion_mask: np.ndarray  # (R, T) True on completion tokens
+    rewards: np.ndarray          # (R,)
+    advantages: np.ndarray       # (R,)
+    ref_logps: np.ndarray        # (R, T-1) the reference's log-probs of each next token, at the temperature
+    old_logps: np.ndarray        # (R, T-1) the sampling policy's, or None when used once (then the ratio is 1)
+    lengths: np.ndarray          # (R,) completion lengths in tokens
+    summands: list               # (R,) the number of summands of each row's problem
+    texts: list                  # (R,) the replies, decoded
+
+
+def generate_and_score(policy, ref, config, cfg, probs, seed):
+    """K rollouts of each problem from the current policy, their rewards and group advantages (TRL's
+    _generate_and_score_completions)."""
+    K = cfg.num_generations
+    end = world.tokenizer().special_id(chat.END)
+    roll = sample_batch(policy, config, [prompt_ids(p) for p in probs for _ in range(K)],
+                        cfg.max_completion_length, cfg.temperature, stop_ids=(end,), seed=seed)
+    replies = [chat.reply(row[m]) for row, m in zip(roll.completion_ids, roll.completion_mask)]
+    rewards = np.array([reward(r, sum(p)) for r, p in zip(replies, (p for p in probs for _ in range(K)))])
+    input_ids, completion_mask = roll.sequences()                          # (R, T)
+    ref_logps, _ = token_logps(ref, input_ids[:, :-1], input_ids[:, 1:], config, cfg.temperature)   # (R, T-1)
+    old_logps = None
+    if cfg.num_iterations > 1:                                             # reused: score against the sampler
+        old_logps, _ = token_logps(policy, input_ids[:, :-1], input_ids[:, 1:], config, cfg.temperature)
+    return Batch(input_ids, completion_mask, rewards, group_advantages(rewards, K, cfg.scale_rewards), ref_logps,
+                 old_logps, roll.lengths, [len(p) for p in probs for _ in range(K)], [r["text"] for r in replies])
+
+
+def rollouts(policy, ref, config, cfg, held_out):
+    """next_batch for the shared loop: fresh rollouts from the policy as it is now (the loop updates `policy` in
+    place), each batch used for num_iterations steps."""
+    stream, rng = problems(cfg, held_out), np.random.default_rng(cfg.seed)
+    current, used = None, 0
+
+    def next_batch():
+        nonlocal current, used
+        if current is None or used == cfg.num_iterations:
+            probs = [next(stream) for _ in range(cfg.train.batch_size)]
+            current, used = generate_and_score(policy, ref, config, cfg, probs, rng), 0
+        used += 1
+        return current
+    return next_batch
+
+
+# ----------------------------------------------------------------------------- the loss the loop calls
+
+def grpo_loss_fn(cfg):
+    """loss_fn(params, batch, config) for train.train: the policy's log-probs of the rollouts, GRPO's loss, and
+    its gradient through the model. Logs TRL's metrics, plus the KL and lengths even when beta is 0."""
+    K = cfg.num_generations
+
+    def loss_fn(params, batch, config):
+        logp, cache = token_logps(params, batch.input_ids[:, :-1], batch.input_ids[:, 1:], config,
+                                  cfg.temperature)                               # (R, T-1)
+        mask = batch.completion_mask[:, 1:]                                      # (R, T-1) shifted with targets
+        # on-policy, TRL uses per_token_logps.detach() as the old log-probs: the ratio is exactly 1
+        old = logp if batch.old_logps is None else batch.old_logps
+        loss, dlogp, metrics = grpo_loss(logp, old, batch.ref_logps, batch.advantages, mask, cfg.beta,
+                                         cfg.epsilon_low, cfg.epsilon_high, cfg.loss_type, cfg.max_completion_length)
+        grads = token_logps_backward(dlogp, cache, params, config)
+        n = mask.sum()
+        metrics["kl"] = float((k3_kl(logp, batch.ref_logps) * mask).sum() / n)   # logged even when beta is 0
+        metrics["entropy"] = float((token_entropy(cache) * mask).sum() / n)
+        return loss, grads, {**metrics, **batch_metrics(batch, K)}
+    return loss_fn
+
+
+def batch_metrics(batch, K):
+    """TRL's reward metrics, and completion lengths of right and wrong rollouts (the length bias shows there)."""
+    r, lengths = batch.rewards, batch.lengths
+    p = float(r.mean())
+    return {"reward": p, "reward_std": float(r.std(ddof=1)), "frac_reward_zero_std": zero_std_fraction(r, K),
+            # what the share would be if every prompt had the batch's pass rate p (prompts differ: see results)
+            "frac_reward_zero_std_if_equal": p ** K + (1 - p) ** K,
+            "completions/mean_length": float(lengths.mean()),
+            "completions/mean_length_correct": float(lengths[r > 0].mean()) if (r > 0).any() else None,
+            "completions/mean_length_wrong": float(lengths[r == 0].mean()) if (r == 0).any() else None}
+
+
+# ----------------------------------------------------------------------------- held-out evaluation
+
+def evaluate(params, config, cfg, held, temperature=1.0, seed=1):
+    """Per number of summands: pass@1 and pass@k (k up to eval_samples, Chen et al.'s unbiased estimator) from
+    eval_samples samples of each held-out problem; the share of problems whose samples all agree (a zero-spread
+    group of that size) beside p^k + (1-p)^k; greedy accuracy; and the mean length of right and wrong samples."""
+    n_s, end = cfg.eval_samples, world.tokenizer().special_id(chat.END)
+    out = {}
+    for n, probs in held.items():
+        roll = sample_batch(params, config, [prompt_ids(p) for p in probs for _ in range(n_s)],
+                            cfg.max_completion_length, temperature, stop_ids=(end,), seed=seed)
+        replies = [chat.reply(row[m]) for row, m in zip(roll.completion_ids, roll.completion_mask)]
+        right = np.array([reward(r, sum(p)) for r, p in zip(replies, (p for p in probs for _ in range(n_s)))])
+        c = right.reshape(len(probs), n_s)                                   # (problems, samples)
+        p1 = float(c.mean())
+        greedy = COT.evaluate(params, config, {n: probs})[str(n)]
+        lengths = roll.lengths
+        out[str(n)] = {
+            "pass@k": {str(k): pass_at_k(c, k) for k in (1, 2, 4, 8, 16) if k <= n_s},
+            "greedy": greedy["accuracy"],
+            "zero_spread": {str(k): {"measured": float(np.mean([zero_std_fraction(row[:k], k) for row in c])),
+                                     "if_equal": p1 ** k + (1 - p1) ** k} for k in (4, 8) if k <= n_s},
+            "length_correct": float(lengths[right > 0].mean()) if right.any() else None,
+            "length_wrong": float(lengths[right == 0].mean()) if (right == 0).any() else None,
+            "ended": float(roll.stopped.mean()),
+            "samples": [{"question": COT.question(p), "answer": sum(p), "reply": replies[i * n_s]["text"]}
+                        for i, p in enumerate(probs[:3])]}
+    return out
+
+
+def pass_at_k(correct, k):
+    """Mean over problems of 1 - C(n - c, k) / C(n, k): the chance that at least one of k samples, drawn without
+    replacement from the n taken, is right (Chen et al. 2021); at k = 1 it is the mean accuracy."""
+    n = correct.shape[1]
+    return float(np.mean([1.0 - math.comb(n - int(c), k) / math.comb(n, k) for c in correct.sum(axis=1)]))
+
+
+# ----------------------------------------------------------------------------- the run
+
+def optimize(cfg, out_dir, held, progress=None, every=5):
+    """One GRPO run from cfg.init: (params, reference, config, per-step metrics every `every` steps)."""
+    config, _, ref, _ = checkpoint.load(Path(out_dir) / "checkpoints" / cfg.init)
+    params = {k: v.copy() for k, v in ref.items()}                       # the policy starts as the reference
+    history = train(TrainState(params), rollouts(params, ref, config, cfg, held), config, cfg.train,
+                    grpo_loss_fn(cfg), progress=progress)
+    curve = [{k: v for k, v in m.items() if k not in ("grad_norm", "lr")} for m in history.metrics[::every]]
+    return params, ref, config, curve, history.seconds
+
+
+VARIANTS = {                                  # each a change from LESSON, trained and scored the same way
+    "no_anchor": {"beta": 0.0},               # TRL's default: no reference model at all
+    "grpo": {"loss_type": "grpo"},            # mean per sequence, then over sequences
+    "dr_grpo": {"loss_type": "dr_grpo"},      # sum ÷ (sequences × max_completion_length)
+    "reused": {"num_iterations": 4},          # each batch used for 4 steps: now the ratio moves and clipping binds
+}
+
+
+def run(cfg, out_dir, widget=None, variants=VARIANTS, progress=True):
+    out_dir = Path(out_dir)
+    tok = world.tokenizer()
+    held = held_out_problems(cfg)
+    config, _, ref, _ = checkpoint.load(out_dir / "checkpoints" / cfg.init)
+    results = {"stage": STAGE, "config": {**asdict(cfg), "model": config.to_dict()},
+               "data": {"held_out": {str(n): len(p) for n, p in held.items()},
+                        "examples": [{"question": COT.question(p), "answer": sum(p)}
+                                     for p in held[cfg.summands[0]][:3]]},
+               "before": evaluate(ref, config, cfg, held),
+               "before_cold": evaluate(ref, config, replace(cfg, eval_samples=8),
+                                       {n: p[:20] for n, p in held.items()}, temperature=0.3)}
+    params, ref, config, curve, seconds = optimize(cfg, out_dir, held, progress=STAGE if progress else None)
+    checkpoint.save(out_dir / "checkpoints" / f"{STAGE}.npz", config, tok, params,
+                    meta={"step": cfg.train.steps, "from": cfg.init, "beta": cfg.beta, "loss_type": cfg.loss_type})
+    results["curve"], results["seconds"] = curve, seconds
+    results["after"] = evaluate(params, config, cfg, held)
+    results["variants"] = {}
+    for name, change in variants.items():
+        vcfg = replace(cfg, **change)
+        p, _, _, vcurve, _ = optimize(vcfg, out_dir, held, progress=name if progress else None)
+        results["variants"][name] = {"change": change, "curve": vcurve, "after": evaluate(p, config, vcfg, held)}
+    if widget:
+        wheld = {n: p[:20] for n, p in held.items()}
+        wparams, wref, wconfig, wcurve, wsec = optimize(widget, out_dir, held, progress="widget" if progress else None)
+        checkpoint.save(out_dir / "checkpoints" / f"{STAGE}_widget.npz", wconfig, tok, wparams,
+                        meta={"step": widget.train.steps, "from": widget.init, "beta": widget.beta})
+        results["widget"] = {"config": {**asdict(widget), "model": wconfig.to_dict()}, "curve": wcurve,
+                             "seconds": wsec, "before": evaluate(wref, wconfig, widget, wheld),
+                             "after": evaluate(wparams, wconfig, widget, wheld)}
+    (out_dir / "results").mkdir(parents=True, exist_ok=True)
+    (out_dir / "results" / f"{STAGE}.json").write_text(json.dumps(results, indent=1) + "\n")
+    return results
+
+
+def main(argv=None):
+    args = stage_parser("RLVR with GRPO from the CoT checkpoint, rewarded by a verifier.").parse_args(argv)
+    out = args.out or (Path("quick-run") if args.quick else ROOT)
+    use_heap_for_temporaries()
+    results = run(QUICK, out, variants={}) if args.quick else run(LESSON, out, widget=WIDGET)
+    for when in ("before", "after"):
+        print(when, " ".join(f"n={n}: pass@1 {v['pass@k']['1']:.2f}" for n, v in results[when].items()))
+    print(f"wrote {out / 'results' / (STAGE + '.json')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ Read top to bottom, this file is its own table of contents:
     2. op pairs: *_forward / *_backward          embedding, linear, layernorm, gelu, attention, log-prob, nll
     3. mlp_*, block_forward / block_backward     one pre-norm transformer block
     4. forward / backward, token_logps,          the whole network, and the log-probs every stage's loss
-       loss_and_grads                            is a function of
+       token_entropy, loss_and_grads             is a function of
     5. GPT                                       a small object holding config + params
     6. to_hf_state_dict / from_hf_state_dict     names and shapes of Hugging Face's GPT2LMHeadModel
 
@@ -348,23 +348,37 @@ def backward(dlogits, cache, params, config):
     return {name: grads[name] for name in params}                        # same order as params
 
 
-def token_logps(params, idx, targets, config):
+def token_logps(params, idx, targets, config, temperature=1.0):
     """log p(targets[b, t] | idx[b, :t+1]) for every position, (B, T), and the cache to differentiate it.
 
     Every stage's loss is a function of these numbers; its gradient with respect to them goes back through
-    `token_logps_backward`, so the network's backward is the same for pretraining, SFT, DPO and GRPO."""
+    `token_logps_backward`, so the network's backward is the same for pretraining, SFT, DPO and GRPO.
+    temperature: the log-probs of the distribution softmax(logits / temperature), the one GRPO samples from
+    (TRL divides the logits by it in the loss too, so the loss scores the sampler's own distribution)."""
     logits, cache = forward(params, idx, config)                         # (B, T, V)
     targets = check_idx(targets, config)
     if targets.shape != logits.shape[:2]:
         raise ValueError(f"targets shape {targets.shape} must match idx shape {logits.shape[:2]}")
+    if temperature != 1.0:
+        logits = logits / temperature                                    # (B, T, V)
     logp, lp = logprob_forward(logits, targets)                          # (B, T)
-    return logp, (cache, lp)
+    return logp, (cache, lp, temperature)
 
 
 def token_logps_backward(dlogp, cache, params, config):
     """Gradients of every parameter, given dloss/dlogp (B, T) and token_logps' cache."""
-    fwd, lp = cache
-    return backward(logprob_backward(dlogp, lp), fwd, params, config)
+    fwd, lp, temperature = cache
+    dlogits = logprob_backward(dlogp, lp)                                # (B, T, V)
+    if temperature != 1.0:
+        dlogits = dlogits / temperature                                  # (B, T, V) through logits / temperature
+    return backward(dlogits, fwd, params, config)
+
+
+def token_entropy(cache):
+    """The policy's entropy at every position, (B, T), from token_logps' cache: -Σ p log p over the vocabulary
+    (free, the log-softmax is already there). A metric, not differentiated."""
+    logsm = cache[1][0]                                                  # (B, T, V)
+    return -(np.exp(logsm) * logsm).sum(axis=-1)                         # (B, T)
 
 
 def loss_and_grads(params, idx, targets, config, mask=None):

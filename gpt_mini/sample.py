@@ -68,6 +68,17 @@ class Rollouts:
     lengths: np.ndarray         # (B,) int64 completion lengths (= completion_mask.sum(1))
     stopped: np.ndarray         # (B,) bool, True if the row ended on one of stop_ids
 
+    def sequences(self, pad_id=0):
+        """Each row's prompt + completion, left-aligned and right-padded, as a loss reads them: input_ids (B, T)
+        and completion_mask (B, T), True on the completion's tokens (a loss shifts both by one for targets)."""
+        T = max(len(p) + int(n) for p, n in zip(self.prompts, self.lengths))
+        input_ids = np.full((len(self.prompts), T), pad_id, dtype=np.int64)   # (B, T)
+        completion_mask = np.zeros((len(self.prompts), T), dtype=bool)        # (B, T)
+        for b, (p, n) in enumerate(zip(self.prompts, self.lengths)):
+            input_ids[b, :len(p)], input_ids[b, len(p):len(p) + n] = p, self.completion_ids[b, :n]
+            completion_mask[b, len(p):len(p) + n] = True
+        return input_ids, completion_mask
+
 
 def new_kv_cache(config, B, dtype=np.float32):
     """Per layer, room for the keys and values of B rows of block_size tokens: (K, V), each (B, nh, block_size, hs)."""
