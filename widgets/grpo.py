@@ -63,7 +63,7 @@ ROLLOUTS, MAX_PROMPTS = 32, 4
 # The knobs a page gets when its directive sets none (build.py reads this literal; tests check that K, temperature,
 # beta, loss_type and lr are 04_rlvr.WIDGET's).
 DEFAULT_KNOBS = {"K": 8, "temperature": 1.0, "beta": 0.04, "loss_type": "dapo", "lr": 0.0001, "steps": 100,
-                 "problems": "few", "n": 2, "problem": ""}
+                 "problems": "few", "n": 2, "problem": "79+19=?"}
 
 # The problem sets, measured natively with the widget checkpoint at temperature 1 (04_rlvr.generate_and_score,
 # K 8, 40 problems each, seed 0; 1 BLAS thread). Pass rate / share of groups with zero spread:
@@ -105,6 +105,10 @@ PROBLEM_SETS = {
                 "fixed": ((72, 31), (52, 41), (73, 42), (43, 73))},
 }
 
+# The group's default problem, 79+19=?: at seed 0, 5 of 8 right, one wrong reply a token longer ("108."). In this
+# task a reply's length is nearly fixed by the problem (2 summands: 4-5 tokens; 3: 7-8), so the loss types differ
+# little on one group: grpo's per-token weight is 1/(K × length), bnpo's and dapo's 1/(all tokens), dr_grpo's
+# 1/(K × max_completion_length) (04_rlvr.reduction_weights).
 # Diagnosis thresholds, from the runs above (means over the last DIAG_WINDOW steps):
 ZS_BROKEN = 0.9                 # zero-spread groups at least this share: almost no step teaches anything
 ZS_WARN = 0.4                   # this share teaches nothing: worth naming (the trained "few" passes it near 100 steps)
