@@ -15,6 +15,7 @@ TARGETS = [
     ("widgets/attention.html", "attention", 60),  # prompt and preset; each round is one traced forward
     ("widgets/dpo.html", "dpo", 30),              # knobs only: each run-knob change starts a session (pairs built once)
     ("widgets/cot.html", "cot", 40),              # knobs only: each round is one view(); nothing is answered
+    ("widgets/grpo.html", "grpo", 40),            # knobs only: each round samples one group(); nothing trains
 ]
 
 
