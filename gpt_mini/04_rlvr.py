@@ -55,17 +55,18 @@ class RLVRConfig:
     epsilon_low: float = 0.2
     epsilon_high: float = 0.2
     num_iterations: int = 1                  # optimizer steps per batch of rollouts (TRL's name; 1: ratio = 1)
-    # batch_size counts prompts: each step samples batch_size × num_generations rollouts
-    train: TrainConfig = TrainConfig(steps=150, batch_size=8, lr=1e-4, warmup=0, min_lr_ratio=1.0,
+    # batch_size counts prompts: each step samples batch_size × num_generations rollouts. Measured on this model
+    # (300-600 steps): lr 1e-4 moved KL to 0.3 within 30 steps without a better pass@1; 1e-5 barely moved it.
+    train: TrainConfig = TrainConfig(steps=300, batch_size=16, lr=3e-5, warmup=10, min_lr_ratio=1.0,
                                      weight_decay=0.0)
-    n_eval: int = 50                         # held-out problems per number of summands
+    n_eval: int = 40                         # held-out problems per number of summands
     eval_summands: tuple = (2, 7)
     eval_samples: int = 16                   # samples per held-out problem, for pass@1 and pass@k
     seed: int = 0
 
 
 LESSON = RLVRConfig()
-WIDGET = replace(LESSON, init="02_cot_cot_widget.npz", summands=(2, 4))
+WIDGET = replace(LESSON, init="02_cot_cot_widget.npz", summands=(2, 4), train=replace(LESSON.train, steps=300, lr=1e-4))
 QUICK = replace(LESSON, train=replace(LESSON.train, steps=12, batch_size=4), summands=(2, 3), n_eval=16,
                 eval_summands=(2, 3), eval_samples=4)
 
@@ -207,6 +208,7 @@ class Batch:
     ref_logps: np.ndarray        # (R, T-1) the reference's log-probs of each next token, at the temperature
     old_logps: np.ndarray        # (R, T-1) the sampling policy's, or None when used once (then the ratio is 1)
     lengths: np.ndarray          # (R,) completion lengths in tokens
+    ended: np.ndarray            # (R,) True if the reply ended with <|end|> (False: cut off, reward 0)
     summands: list               # (R,) the number of summands of each row's problem
     texts: list                  # (R,) the replies, decoded
 
@@ -226,7 +228,7 @@ def generate_and_score(policy, ref, config, cfg, probs, seed):
     if cfg.num_iterations > 1:                                             # reused: score against the sampler
         old_logps, _ = token_logps(policy, input_ids[:, :-1], input_ids[:, 1:], config, cfg.temperature)
     return Batch(input_ids, completion_mask, rewards, group_advantages(rewards, K, cfg.scale_rewards), ref_logps,
-                 old_logps, roll.lengths, [len(p) for p in probs for _ in range(K)], [r["text"] for r in replies])
+                 old_logps, roll.lengths, roll.stopped, [len(p) for p in probs for _ in range(K)], [r["text"] for r in replies])
 
 
 def rollouts(policy, ref, config, cfg, held_out):

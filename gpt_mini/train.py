@@ -121,7 +121,7 @@ def train(state, next_batch, config, hp, loss_fn=next_token_loss, *, until=None,
         if evaluate and eval_every and step % eval_every == 0:
             history.evals.append([step, evaluate(state)])
         if bar:
-            tokens += np.size(batch[0])
+            tokens += np.size(batch.input_ids if hasattr(batch, "input_ids") else batch[0])  # tuple or named
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tokens / history.seconds:,.0f}")
         if step in snapshots and on_snapshot:

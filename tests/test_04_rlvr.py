@@ -2,6 +2,8 @@
 finite differences on the log-probs."""
 import collections
 import math
+from dataclasses import replace
+from pathlib import Path
 import types
 
 import numpy as np
@@ -203,3 +205,131 @@ def test_group_advantages_equal_trls_arithmetic_with_its_own_nanstd(scale):
     group_std = nanstd(r.view(-1, K), dim=1).repeat_interleave(K, dim=0)
     is_std_zero = torch.isclose(group_std, torch.zeros_like(group_std))
     assert rl.zero_std_fraction(rewards, K) == pytest.approx(is_std_zero.double().mean().item(), rel=1e-15)
+
+
+# ----------------------------------------------------------------------------- the stage: data, loss, run
+
+from gpt_mini import chat, world                                  # noqa: E402
+from gpt_mini.model import GPT, GPTConfig, token_logps            # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TOK = world.tokenizer()
+TINY = GPTConfig(vocab_size=TOK.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=16)
+
+
+def tiny64():
+    model = GPT(TINY, seed=0, dtype=np.float64)
+    rng = np.random.default_rng(1)
+    return {k: v + 0.1 * rng.standard_normal(v.shape) for k, v in model.params.items()}
+
+
+def scored_batch(params, cfg, seed=0):
+    """A real batch from the sampler on a tiny random model, with advantages set by hand (its rewards are all 0)."""
+    batch = rl.generate_and_score(params, params, TINY, cfg, [[3, 5], [12, 40, 7]], seed)
+    batch.advantages = np.random.default_rng(seed).normal(0, 1, len(batch.rewards))
+    return batch
+
+
+@pytest.mark.parametrize("loss_type,temperature,beta", [("grpo", 1.0, 0.0), ("dapo", 0.7, 0.1),
+                                                        ("dr_grpo", 1.3, 0.04), ("bnpo", 1.0, 0.04)])
+def test_the_grpo_gradient_through_the_whole_model_matches_finite_differences(loss_type, temperature, beta):
+    params = tiny64()
+    cfg = replace(rl.LESSON, num_generations=3, temperature=temperature, beta=beta, loss_type=loss_type,
+                  max_completion_length=8)
+    batch = scored_batch(params, cfg)
+    ids = batch.input_ids
+    # the sampler's old log-probs are held fixed (as after num_iterations > 1), the reference is another model
+    batch.old_logps, _ = token_logps(params, ids[:, :-1], ids[:, 1:], TINY, temperature)
+    ref = tiny64()
+    ref["wte"] = ref["wte"] + 0.05
+    batch.ref_logps, _ = token_logps(ref, ids[:, :-1], ids[:, 1:], TINY, temperature)
+    loss_fn = rl.grpo_loss_fn(cfg)
+    _, grads, _ = loss_fn(params, batch, TINY)
+    h = 1e-6
+    for name in ("wte", "wpe", "h.0.attn.c_attn.w", "h.0.mlp.c_fc.b", "ln_f.g"):
+        for i in np.random.default_rng(3).choice(params[name].size, 3, replace=False):
+            old = params[name].flat[i]
+            params[name].flat[i] = old + h
+            up = loss_fn(params, batch, TINY)[0]
+            params[name].flat[i] = old - h
+            down = loss_fn(params, batch, TINY)[0]
+            params[name].flat[i] = old
+            assert grads[name].flat[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-10)
+
+
+def test_on_policy_the_loss_scores_the_samplers_own_log_probs():
+    """The sampler's log-probs (logits / temperature) equal what the loss recomputes, so the first ratio is 1."""
+    params = tiny64()
+    cfg = replace(rl.LESSON, num_generations=4, temperature=0.8, max_completion_length=10)
+    end = TOK.special_id(chat.END)
+    roll = rl.sample_batch(params, TINY, [rl.prompt_ids([3, 5])] * 4, 10, 0.8, stop_ids=(end,), seed=0)
+    ids, mask = roll.sequences()
+    logp, _ = token_logps(params, ids[:, :-1], ids[:, 1:], TINY, cfg.temperature)
+    for b in range(4):
+        np.testing.assert_allclose(logp[b][mask[b, 1:]], roll.logps[b][roll.completion_mask[b]], rtol=1e-9)
+
+
+def test_generate_and_score_groups_k_rollouts_per_problem_and_scores_them_with_the_verifier():
+    from gpt_mini import checkpoint
+    config, _, params, _ = checkpoint.load(ROOT / "checkpoints" / rl.WIDGET.init)   # the small CoT model
+    cfg = replace(rl.WIDGET, num_generations=4)
+    probs = [[3, 5], [12, 40, 7], [20, 31]]
+    batch = rl.generate_and_score(params, params, config, cfg, probs, 0)
+    assert batch.input_ids.shape[0] == 12 and batch.summands == [2] * 4 + [3] * 4 + [2] * 4
+    assert batch.old_logps is None                                   # used once: the ratio is 1
+    answers = [sum(p) for p in probs for _ in range(4)]
+    expected = [rl.verify(t, a) if e else 0.0 for t, a, e in zip(batch.texts, answers, batch.ended)]
+    np.testing.assert_array_equal(batch.rewards, expected)
+    assert 0 < batch.rewards.sum() < 12                              # this model gets some right, not all
+    np.testing.assert_array_equal(batch.lengths, batch.completion_mask.sum(axis=1))
+    np.testing.assert_allclose(batch.advantages, rl.group_advantages(batch.rewards, 4))
+    for r in range(12):                                              # a group's rollouts share its prompt
+        prompt = TOK.decode(batch.input_ids[r][~batch.completion_mask[r]])
+        assert rl.COT.question(probs[r // 4]) in prompt
+
+
+def test_a_reply_scores_only_if_it_ended():
+    assert rl.reward({"text": "8 15.", "ended": True}, 15) == 1.0
+    assert rl.reward({"text": "8 15.", "ended": False}, 15) == 0.0     # cut off at max_completion_length
+
+
+def test_pass_at_k_is_chens_unbiased_estimator():
+    c = np.array([[1, 0, 0, 0], [1, 1, 1, 1], [0, 0, 0, 0]])
+    assert rl.pass_at_k(c, 1) == pytest.approx(np.mean([0.25, 1, 0]))
+    assert rl.pass_at_k(c, 2) == pytest.approx(np.mean([1 - 3 / 6, 1, 0]))   # 1 - C(3,2)/C(4,2)
+    assert rl.pass_at_k(c, 4) == pytest.approx(2 / 3)
+
+
+def test_without_accumulation_bnpo_and_dapo_are_the_same_loss():
+    rng = np.random.default_rng(5)
+    lp, mask = rng.normal(-1, 0.3, (4, 6)), rng.random((4, 6)) > 0.3
+    A = rng.normal(0, 1, 4)
+    a = rl.grpo_loss(lp, lp, lp, A, mask, beta=0.0, loss_type="bnpo")
+    b = rl.grpo_loss(lp, lp, lp, A, mask, beta=0.0, loss_type="dapo")
+    assert a[0] == b[0] and np.array_equal(a[1], b[1])
+
+
+def test_reused_rollouts_move_the_ratio_so_clipping_can_bind():
+    params = tiny64()
+    cfg = replace(rl.LESSON, num_generations=4, max_completion_length=8, num_iterations=3,
+                  train=replace(rl.LESSON.train, batch_size=2, lr=3e-2, warmup=0, steps=3))
+    from gpt_mini.train import TrainState, train
+    nb = rl.rollouts(params, {k: v.copy() for k, v in params.items()}, TINY, cfg, {})
+    seen = []
+
+    def next_batch():
+        seen.append(nb())
+        seen[-1].advantages = np.where(np.arange(8) % 2, 1.0, -1.0)     # a signal, whatever the rewards
+        return seen[-1]
+    history = train(TrainState(params), next_batch, TINY, cfg.train, rl.grpo_loss_fn(cfg))
+    assert seen[0] is seen[1] is seen[2] and seen[0].old_logps is not None
+    assert history.metrics[0]["clip_ratio/region_mean"] == 0             # step 1: ratio 1
+    assert history.metrics[2]["clip_ratio/region_mean"] > 0              # step 3: the policy has moved
+
+
+def test_training_problems_never_include_a_held_out_one():
+    cfg = replace(rl.QUICK, summands=(2, 2))
+    held = rl.held_out_problems(replace(cfg, eval_summands=(2, 2), n_eval=2000))
+    stream = rl.problems(cfg, held)
+    heldset = {tuple(p) for p in held[2]}
+    assert not any(tuple(next(stream)) in heldset for _ in range(3000))
