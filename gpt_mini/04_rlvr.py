@@ -307,8 +307,20 @@ def evaluate(params, config, cfg, held, temperature=1.0, seed=1):
             "length_correct": float(lengths[right > 0].mean()) if right.any() else None,
             "length_wrong": float(lengths[right == 0].mean()) if (right == 0).any() else None,
             "ended": float(roll.stopped.mean()),
+            "right_per_problem": c.sum(axis=1).astype(int).tolist(),         # of eval_samples, for paired changes
             "samples": [{"question": COT.question(p), "answer": sum(p), "reply": replies[i * n_s]["text"]}
                         for i, p in enumerate(probs[:3])]}
+    return out
+
+
+def paired_change(before, after, samples):
+    """Per number of summands, the change in pass@1 with its standard error: the same problems and sampling seeds
+    before and after, so the difference is taken problem by problem (a paired estimate, much tighter than
+    comparing two means)."""
+    out = {}
+    for n in before:
+        d = (np.array(after[n]["right_per_problem"]) - np.array(before[n]["right_per_problem"])) / samples
+        out[n] = {"pass@1": float(d.mean()), "se": float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else None}
     return out
 
 
@@ -356,11 +368,14 @@ def run(cfg, out_dir, widget=None, variants=VARIANTS, progress=True):
                     meta={"step": cfg.train.steps, "from": cfg.init, "beta": cfg.beta, "loss_type": cfg.loss_type})
     results["curve"], results["seconds"] = curve, seconds
     results["after"] = evaluate(params, config, cfg, held)
+    results["change"] = paired_change(results["before"], results["after"], cfg.eval_samples)
     results["variants"] = {}
     for name, change in variants.items():
         vcfg = replace(cfg, **change)
         p, _, _, vcurve, _ = optimize(vcfg, out_dir, held, progress=name if progress else None)
-        results["variants"][name] = {"change": change, "curve": vcurve, "after": evaluate(p, config, vcfg, held)}
+        after = evaluate(p, config, vcfg, held)
+        results["variants"][name] = {"settings": change, "curve": vcurve, "after": after,
+                                     "change": paired_change(results["before"], after, cfg.eval_samples)}
     if widget:
         wheld = {n: p[:20] for n, p in held.items()}
         wparams, wref, wconfig, wcurve, wsec = optimize(widget, out_dir, held, progress="widget" if progress else None)
@@ -369,6 +384,8 @@ def run(cfg, out_dir, widget=None, variants=VARIANTS, progress=True):
         results["widget"] = {"config": {**asdict(widget), "model": wconfig.to_dict()}, "curve": wcurve,
                              "seconds": wsec, "before": evaluate(wref, wconfig, widget, wheld),
                              "after": evaluate(wparams, wconfig, widget, wheld)}
+        results["widget"]["change"] = paired_change(results["widget"]["before"], results["widget"]["after"],
+                                                    widget.eval_samples)
     (out_dir / "results").mkdir(parents=True, exist_ok=True)
     (out_dir / "results" / f"{STAGE}.json").write_text(json.dumps(results, indent=1) + "\n")
     return results

@@ -219,9 +219,7 @@ def group(path=CHECKPOINT, problem="", n=DEFAULT_KNOBS["n"], K=DEFAULT_KNOBS["K"
     else:
         logp, _ = token_logps(policy, batch.input_ids[:, :-1], batch.input_ids[:, 1:], config, temperature)
         kl = (rl.k3_kl(logp, batch.ref_logps) * mask).sum(axis=1) / np.maximum(tokens, 1)
-    end = world.tokenizer().special_id(chat.END)
-    targets = batch.input_ids[:, 1:]
-    ended = [bool(t > 0 and targets[i][mask[i]][-1] == end) for i, t in enumerate(tokens)]
+    ended = batch.ended.tolist()
     weights = {}
     for lt in rl.LOSS_TYPES:
         w = rl.reduction_weights(mask.astype(np.float64), lt, cfg.max_completion_length)     # (K, T-1)
