@@ -9,7 +9,9 @@ Builds the site with build.py (unless --site), serves it on 127.0.0.1 and, in on
   - bare:   a page written into the site (bench/pyodide_bench.py) that boots the same Pyodide and NumPy in a worker
     (loadPyodide, loadPackage("numpy"), import numpy) and posts "ready".
 Both are timed in the page with performance.now() (origin = navigation start), each run in a fresh browser
-context (cold HTTP cache for both). Then, on a booted shapes page, it drives knob changes (presets up to GPT-2 XL,
+context (cold HTTP cache for both). With --lessons, each lesson page is timed the same way against the bare page
+(goal: first widget ready within 1.2× the bare boot) and the bytes the page fetched outside pyodide/ before then
+are summed (goal: under 2 MB; checkpoints load when a widget first needs them). Then, on a booted shapes page, it drives knob changes (presets up to GPT-2 XL,
 the largest slider settings, random moves) under a PerformanceObserver for 'longtask' entries and reports the
 longest main-thread task. Goals: overhead <= 20 %, no main-thread task over 100 ms.
 """
@@ -58,6 +60,43 @@ def time_boot(browser, url, timeout_s=120, timeline=False):
     return (ms, stages) if timeline else ms
 
 
+def time_lesson(browser, url, timeout_s=120):
+    """(ms from navigation to the first widget ready, bytes fetched outside pyodide/ by then, by the page and its
+    worker). Every request finished when the wait returns is counted: an upper bound."""
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    own = {}
+    page.on("requestfinished", lambda r: own.__setitem__(r.url, r.sizes()["responseBodySize"])
+            if "/pyodide/" not in r.url else None)
+    page.add_init_script(INIT_JS)
+    page.goto(url)
+    page.wait_for_function("() => window.__readyAt !== undefined", timeout=timeout_s * 1000)
+    ms, fetched = page.evaluate("window.__readyAt"), sum(own.values())
+    ctx.close()
+    return ms, fetched
+
+
+def lessons_report(browser, base, site, bare_page, runs):
+    """Per lesson page: median first-widget-ready against the bare boot, alternating, and own bytes before it."""
+    from pathlib import Path
+    pages = sorted(p.name for p in Path(site).glob("0*-*.html"))
+    rows = []
+    for name in pages:
+        bare, ready, fetched = [], [], []
+        for _ in range(runs):
+            bare.append(time_boot(browser, base + bare_page))
+            ms, b = time_lesson(browser, base + name)
+            ready.append(ms)
+            fetched.append(b)
+        mb, ml = statistics.median(bare), statistics.median(ready)
+        rows.append((name, ml, mb, ml / mb, max(fetched) / 1e6))
+    print(f"\n{'lesson page':<22} {'first widget':>12} {'bare boot':>10} {'ratio':>6} {'own MB':>7}  "
+          f"(medians of {runs}, alternating; goals: ratio <= 1.2, own MB < 2)")
+    for name, ml, mb, ratio, mbytes in rows:
+        print(f"{name:<22} {ml:>10.0f}ms {mb:>8.0f}ms {ratio:>6.2f} {mbytes:>7.2f}")
+    print(json.dumps([dict(zip(("page", "ready_ms", "bare_ms", "ratio", "own_mb"), r)) for r in rows]))
+
+
 def drive_knobs(browser, url, moves=40, seed=1):
     """Knob work on a booted shapes page; returns (longest task during boot, longest during knob work, n moves)."""
     ctx = browser.new_context()
@@ -104,12 +143,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--site", help="an already built site (default: build one into a temp dir)")
+    ap.add_argument("--lessons", action="store_true", help="time every lesson page's first widget instead")
     a = ap.parse_args()
     with built_site(a.site) as site:
         bare_page = add_bare_page(site)
         srv, base = serve(site, cache_control="public, max-age=600")   # as a static host (GitHub Pages) sends
         try:
             with launch_chromium() as browser:
+                if a.lessons:
+                    time_boot(browser, base + bare_page)                # warm-up
+                    return lessons_report(browser, base, site, bare_page, a.runs)
                 time_boot(browser, base + bare_page)                    # warm-up: disk cache, CPU frequency
                 shapes, bare, stages = [], [], []
                 for _ in range(a.runs):
