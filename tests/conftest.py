@@ -23,6 +23,22 @@ def require(module):
         pytest.skip(f"{module} is not installed ({e}); `make test` installs it")
 
 
+def assert_grads_match_fd(loss, params, grads, names, per_param=3, seed=3, h=1e-6, abs_tol=1e-9):
+    """Central finite differences of loss(params) -> float, on `per_param` random entries of each named parameter,
+    against the analytic `grads` (float64 params: agreement to rel 1e-5)."""
+    import numpy as np
+    for name in names:
+        p = params[name]
+        for i in np.random.default_rng(seed).choice(p.size, per_param, replace=False):
+            old = p.flat[i]
+            p.flat[i] = old + h
+            up = loss(params)
+            p.flat[i] = old - h
+            down = loss(params)
+            p.flat[i] = old
+            assert grads[name].flat[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=abs_tol), (name, i)
+
+
 def committed(stage):
     """A stage's shipped results and final checkpoint, (results, config, params, meta); missing files fail, since
     the site is built from them."""

@@ -209,6 +209,7 @@ def test_group_advantages_equal_trls_arithmetic_with_its_own_nanstd(scale):
 
 # ----------------------------------------------------------------------------- the stage: data, loss, run
 
+from conftest import assert_grads_match_fd                         # noqa: E402
 from gpt_mini import chat, world                                  # noqa: E402
 from gpt_mini.model import GPT, GPTConfig, token_logps            # noqa: E402
 
@@ -245,16 +246,8 @@ def test_the_grpo_gradient_through_the_whole_model_matches_finite_differences(lo
     batch.ref_logps, _ = token_logps(ref, ids[:, :-1], ids[:, 1:], TINY, temperature)
     loss_fn = rl.grpo_loss_fn(cfg)
     _, grads, _ = loss_fn(params, batch, TINY)
-    h = 1e-6
-    for name in ("wte", "wpe", "h.0.attn.c_attn.w", "h.0.mlp.c_fc.b", "ln_f.g"):
-        for i in np.random.default_rng(3).choice(params[name].size, 3, replace=False):
-            old = params[name].flat[i]
-            params[name].flat[i] = old + h
-            up = loss_fn(params, batch, TINY)[0]
-            params[name].flat[i] = old - h
-            down = loss_fn(params, batch, TINY)[0]
-            params[name].flat[i] = old
-            assert grads[name].flat[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-10)
+    assert_grads_match_fd(lambda p: loss_fn(p, batch, TINY)[0], params, grads,
+                          ("wte", "wpe", "h.0.attn.c_attn.w", "h.0.mlp.c_fc.b", "ln_f.g"), abs_tol=1e-10)
 
 
 def test_on_policy_the_loss_scores_the_samplers_own_log_probs():

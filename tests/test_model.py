@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import require
+from conftest import assert_grads_match_fd, require
 from gpt_mini.model import (GPT, GPTConfig, forward, from_hf_state_dict, init_params, param_shapes,
                             to_hf_state_dict)
 
@@ -255,17 +255,8 @@ def test_any_loss_of_token_logps_gets_its_gradient_through_the_whole_model():
         return float((w * np.exp(logp)).sum()), w * np.exp(logp), cache
     _, dlogp, cache = loss(model.params)
     grads = token_logps_backward(dlogp, cache, model.params, TINY)
-    h = 1e-6
-    for name in ("wte", "h.1.attn.c_attn.w", "ln_f.b"):
-        p = model.params[name]
-        for i in np.random.default_rng(1).choice(p.size, 4, replace=False):
-            old = p.flat[i]
-            p.flat[i] = old + h
-            up = loss(model.params)[0]
-            p.flat[i] = old - h
-            down = loss(model.params)[0]
-            p.flat[i] = old
-            assert grads[name].flat[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-9)
+    assert_grads_match_fd(lambda p: loss(p)[0], model.params, grads, ("wte", "h.1.attn.c_attn.w", "ln_f.b"),
+                          per_param=4, seed=1)
 
 
 def test_nll_is_one_mean_over_the_batchs_tokens_not_a_mean_of_sequence_means():
