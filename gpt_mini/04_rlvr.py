@@ -62,6 +62,7 @@ class RLVRConfig:
     n_eval: int = 40                         # held-out problems per number of summands
     eval_summands: tuple = (2, 7)
     eval_samples: int = 16                   # samples per held-out problem, for pass@1 and pass@k
+    cold: tuple = (0.3, 20, 8)               # the start policy also sampled at this temperature: (T, problems, samples)
     seed: int = 0
 
 
@@ -192,6 +193,15 @@ def held_out_problems(cfg):
     rng = random.Random(f"rlvr-eval-{cfg.seed}")
     lo, hi = cfg.eval_summands
     return {n: COT.problems(n, cfg.n_eval, rng) for n in range(lo, hi + 1)}
+
+
+def cot_overlap(held):
+    """How many held-out problems lesson 04's CoT model was fine-tuned on (exactly, or with the summands in another
+    order): RL's held-out problems are fresh for RL, not all of them for the model."""
+    trained = COT.training_problems(COT.LESSON)
+    exact, reordered = {tuple(p) for p in trained}, {tuple(sorted(p)) for p in trained}
+    return {str(n): {"problems": len(ps), "exact": sum(tuple(p) in exact for p in ps),
+                     "any_order": sum(tuple(sorted(p)) in reordered for p in ps)} for n, ps in held.items()}
 
 
 def prompt_ids(summands):
@@ -358,11 +368,12 @@ def run(cfg, out_dir, widget=None, variants=VARIANTS, progress=True):
     config, _, ref, _ = checkpoint.load(out_dir / "checkpoints" / cfg.init)
     results = {"stage": STAGE, "config": {**asdict(cfg), "model": config.to_dict()},
                "data": {"held_out": {str(n): len(p) for n, p in held.items()},
+                        "held_out_in_cot_training": cot_overlap(held),
                         "examples": [{"question": COT.question(p), "answer": sum(p)}
                                      for p in held[cfg.summands[0]][:3]]},
                "before": evaluate(ref, config, cfg, held),
-               "before_cold": evaluate(ref, config, replace(cfg, eval_samples=8),
-                                       {n: p[:20] for n, p in held.items()}, temperature=0.3)}
+               "before_cold": evaluate(ref, config, replace(cfg, eval_samples=cfg.cold[2]),
+                                       {n: p[:cfg.cold[1]] for n, p in held.items()}, temperature=cfg.cold[0])}
     params, ref, config, curve, seconds = optimize(cfg, out_dir, held, progress=STAGE if progress else None)
     checkpoint.save(out_dir / "checkpoints" / f"{STAGE}.npz", config, tok, params,
                     meta={"step": cfg.train.steps, "from": cfg.init, "beta": cfg.beta, "loss_type": cfg.loss_type})

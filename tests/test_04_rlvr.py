@@ -360,13 +360,14 @@ def test_a_quick_run_trains_from_the_cot_checkpoint_and_writes_its_results(quick
         assert s["answer"] == sum(map(int, s["question"][:-2].split("+")))
 
 
-def test_the_committed_run_raises_held_out_pass_at_1_on_every_trained_length_it_can_learn():
-    """The lesson's claim, on the shipped results: held-out pass@1 rises on 2-5 summands (fresh problems, 40 per
-    number of summands × 16 samples), while 6 and 7 stay at 0 (all-wrong groups: nothing to reinforce)."""
+def test_the_committed_run_moves_pass_at_1_little_and_cannot_learn_what_it_never_gets_right():
+    """The lesson's claims, on the shipped results: over 2-5 summands held-out pass@1 changes by a few points at most
+    (40 fresh problems per number of summands × 16 samples; the mean change is positive), while 6 and 7 summands
+    stay at 0 (all-wrong groups: nothing to reinforce)."""
     from conftest import committed
     r = committed("04_rlvr")[0]
     trained = ("2", "3", "4", "5")
-    assert np.mean([r["change"][n]["pass@1"] for n in trained]) > 0
+    assert 0 < np.mean([r["change"][n]["pass@1"] for n in trained]) < 0.1
     for n in trained:
         change = r["after"][n]["pass@k"]["1"] - r["before"][n]["pass@k"]["1"]
         assert r["change"][n]["pass@1"] == pytest.approx(change)      # the paired mean is the plain difference

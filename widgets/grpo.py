@@ -57,7 +57,7 @@ MIN_STEPS = 5                      # before this, a symptom can still be noise
 
 # Prompts per training step: ROLLOUTS // K (at most MAX_PROMPTS), so a step samples at most 32 rollouts. Natively
 # (1 BLAS thread, busy machine) a step of 4 prompts × K 8 took 13-15 ms on 2-summand problems, 30 ms on 2-4
-# summands; 8 prompts (04_rlvr.WIDGET's batch) took 64 ms; in Chromium a step is ~10-15× slower (bench/grpo_widget.py).
+# summands; 8 prompts took 64 ms; in Chromium a step is ~10-15× slower (bench/grpo_widget.py).
 ROLLOUTS, MAX_PROMPTS = 32, 4
 
 # The knobs a page gets when its directive sets none (build.py reads this literal; tests check that K, temperature,
@@ -75,7 +75,7 @@ DEFAULT_KNOBS = {"K": 8, "temperature": 1.0, "beta": 0.04, "loss_type": "dapo", 
 # is what makes it wrong, and GRPO's job here is to sharpen it.
 # GRPO runs (4 prompts × K 8, lr 1e-4, β 0.04, dapo; mean reward over steps 1-10 -> 51-60; KL at the end):
 #   fresh problems of 2-4 summands (04_rlvr.WIDGET.summands)  0.22 -> 0.16 over 100 steps, KL 0.10; 8 prompts
-#                     (the stage's batch), 150 steps: 0.23 -> 0.20: a short run on fresh problems barely moves;
+#                     (the stage's batch then), 150 steps: 0.23 -> 0.20: a short run on fresh problems barely moves;
 #   fresh 2-summand problems   0.42 -> 0.38 over 100 steps (8 prompts, 200 steps, lr 3e-5 / 1e-4 / 3e-4: no rise);
 #   4 fixed problems ("few")   0.50 -> 0.88 (lr 1e-4), 0.47 -> 0.93 (lr 3e-4); 2 prompts a step: 0.51 -> 0.84;
 #   one problem, 16 rollouts   23+45 0.48 -> 0.88 in 60 steps: GRPO works; it learns problems, not yet addition;
