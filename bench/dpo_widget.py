@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pyodide_bench import (ROOT, bench_parser, booted_bare_page, mark, native_python, presses, press_js,  # noqa: E402
-                           print_rows, steps_per_second, use_native_heap, wasm_python)
+                           print_rows, rate_rows, steps_per_second, use_native_heap, wasm_python)
 
 CHUNK, CALLS = 10, 4
 
@@ -90,10 +90,7 @@ def report(dpo, wasm, native, presses, reps):
     rows = [
         (f"first start: {dpo.N_PAIRS} pairs + reference log-probs + held-out replies, wasm / native",
          f"{fw / 1000:.1f} / {fn / 1000:.2f} s", ""),
-        (f"DPO train steps/s (batch {cfg.batch_size} pairs, lr {cfg.lr:g})", "", ""),
-        ("  Chromium / Pyodide (wasm)", f"{w:.1f}", f"{1000 / w:.0f} ms/step"),
-        ("  native (this machine, same calls)", f"{n:.1f}", f"{1000 / n:.0f} ms/step"),
-        ("  wasm slowdown", f"{n / w:.1f}x", ""),
+        *rate_rows(f"DPO train steps/s (batch {cfg.batch_size} pairs, lr {cfg.lr:g})", w, n),
         ("one evaluate call (12 greedy replies + drift), wasm / native", f"{ew:.0f} / {en:.0f} ms", ""),
         ("page load -> prepared session (boot + first start)", f"{med([m['prepared'] for m in presses]):.1f} s", ""),
         ("press Train -> reward margin (last 10 steps) > 0.1", mark(presses, "margin", "marginStep"), ""),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pyodide_bench import (ROOT, bench_parser, booted_bare_page, mark, native_python, presses, press_js,  # noqa: E402
-                           print_rows, steps_per_second, use_native_heap, wasm_python)
+                           print_rows, rate_rows, steps_per_second, use_native_heap, wasm_python)
 
 CHUNK, CALLS, GROUPS = 5, 4, 5
 SETS = ("few", "mixed")
@@ -79,10 +79,7 @@ def report(grpo, wasm, native, presses, reps):
              f"{gw:.0f} / {gn:.0f} ms", f"{gw / gn:.1f}x")]
     for problems in SETS:
         w, n = med(rates(wasm, problems)), med(rates(native, problems))
-        rows += [(f"GRPO steps/s, K 8 × {grpo.prompts_per_step(8)} prompts, problem set {problems!r}", "", ""),
-                 ("  Chromium / Pyodide (wasm)", f"{w:.1f}", f"{1000 / w:.0f} ms/step"),
-                 ("  native (this machine, same calls)", f"{n:.1f}", f"{1000 / n:.0f} ms/step"),
-                 ("  wasm slowdown", f"{n / w:.1f}x", "")]
+        rows += rate_rows(f"GRPO steps/s, K 8 × {grpo.prompts_per_step(8)} prompts, problem set {problems!r}", w, n)
     rows += [("page load -> first group shown (boot + checkpoint + group)", f"{med([m['prepared'] for m in presses]):.1f} s", ""),
              ("press Train -> first chart point", f"{med([m['first'] for m in presses]):.1f} s", ""),
              ("press Train -> mean reward (last 10 steps) 0.15 above the first 10", mark(presses, "rise", "riseStep"), ""),

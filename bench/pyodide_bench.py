@@ -220,6 +220,14 @@ def mark(presses, key, step):
     return f"{med(vals):.1f} s (step {int(med(steps))})" if vals else "not reached in 90 s"
 
 
+def rate_rows(title, wasm, native, wasm_label="Chromium / Pyodide (wasm)"):
+    """A heading row and the three rows every widget bench reports: steps/s in wasm, natively, and the ratio."""
+    return [(title, "", ""),
+            (f"  {wasm_label}", f"{wasm:.1f}", f"{1000 / wasm:.0f} ms/step"),
+            ("  native (this machine, same calls)", f"{native:.1f}", f"{1000 / native:.0f} ms/step"),
+            ("  wasm slowdown", f"{native / wasm:.1f}x", "")]
+
+
 def print_rows(title, rows, value_width=22):
     """A report: the title, then (label, value, note) rows in aligned columns."""
     width = max(len(r[0]) for r in rows)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pyodide_bench import (ROOT, bench_parser, booted_bare_page, mark, native_python, presses, press_js,  # noqa: E402
-                           print_rows, steps_per_second, use_native_heap, wasm_python)
+                           print_rows, rate_rows, steps_per_second, use_native_heap, wasm_python)
 
 CHUNK, CALLS = 10, 6
 
@@ -105,10 +105,8 @@ def main():
         w, n = med(rates(wasm, b)), med(rates(native, b))
         first = effects[b]
         rows += [
-            (f"SFT train steps/s, batch {b}" + (" (the live run)" if b == sft.BATCH_SIZE else " (WIDGET's)"), "", ""),
-            ("  Chromium / Pyodide (wasm)", f"{w:.1f}", f"{1000 / w:.0f} ms/step"),
-            ("  native (this machine, same calls)", f"{n:.1f}", f"{1000 / n:.0f} ms/step"),
-            ("  wasm slowdown", f"{n / w:.1f}x", ""),
+            *rate_rows(f"SFT train steps/s, batch {b}" + (" (the live run)" if b == sft.BATCH_SIZE else " (WIDGET's)"),
+                       w, n),
             (f"  effect at step (native, seeds 0-{args.seeds - 1})", " ".join(str(s) for s in first), ""),
         ]
     ew = med(r["eval_chunk_ms"] for r in wasm if r["batch"] == cfg.batch_size)

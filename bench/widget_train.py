@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pyodide_bench import built_site, launch_chromium, serve  # noqa: E402
+from pyodide_bench import built_site, launch_chromium, rate_rows, serve  # noqa: E402
 
 CHUNK = 20           # steps per call in the throughput measurement
 CALLS = 8            # calls per repetition
@@ -145,10 +145,8 @@ def main():
         return f" (step {int(med(vals))})" if vals else ""
 
     rows = [
-        ("train steps/s, WIDGET config (B 8, T 32, d 48, 2 layers)", "", ""),
-        ("  Chromium / Pyodide 0.27.7 (wasm)", f"{w:.1f}", f"{1000 / w:.1f} ms/step"),
-        ("  native (this machine, same calls)", f"{n:.1f}", f"{1000 / n:.1f} ms/step"),
-        ("  wasm slowdown", f"{n / w:.1f}x", ""),
+        *rate_rows("train steps/s, WIDGET config (B 8, T 32, d 48, 2 layers)", w, n,
+                   wasm_label="Chromium / Pyodide 0.27.7 (wasm)"),
         ("Pyodide boot of a bare worker", f"{wasm['bootMs'] / 1000:.1f} s", ""),
         ("first call: build the corpus + baselines (wasm)", f"{wasm['infoMs'] / 1000:.2f} s", ""),
         ("press Train -> first chart update", mark("first"), ""),
