@@ -11,7 +11,8 @@ model (its problems are the sums a program can check), and a frozen copy of it i
     group_advantages(rewards, group_size, scale)
     k3_kl(logps, ref_logps)                     Schulman's k3 estimator of KL(π ‖ π_ref), per token
     grpo_loss(logps, old_logps, ref_logps, advantages, completion_mask, beta, ...) -> (loss, dlogps, metrics)
-    generate_and_score, rollouts                the data: K rollouts per prompt from the current policy, scored
+    sample_and_score, generate_and_score,       the data: K rollouts per prompt from the current policy, scored
+    rollouts
     grpo_loss_fn                                the loss the shared training loop (train.train) calls
     evaluate, run                               pass@1 / pass@k on held-out problems, before and after
 
@@ -223,22 +224,31 @@ class Batch:
     texts: list                  # (R,) the replies, decoded
 
 
+def sample_and_score(policy, config, probs, k, max_new_tokens, temperature, seed):
+    """k replies to each problem (rows k by k, a problem's together), sampled at once, and the verifier's reward of
+    each: (Rollouts, decoded replies, rewards (len(probs) * k,))."""
+    end = world.tokenizer().special_id(chat.END)
+    roll = sample_batch(policy, config, [prompt_ids(p) for p in probs for _ in range(k)], max_new_tokens,
+                        temperature, stop_ids=(end,), seed=seed)
+    replies = [chat.reply(row[m]) for row, m in zip(roll.completion_ids, roll.completion_mask)]
+    rewards = np.array([reward(r, sum(p)) for r, p in zip(replies, (p for p in probs for _ in range(k)))])
+    return roll, replies, rewards
+
+
 def generate_and_score(policy, ref, config, cfg, probs, seed):
     """K rollouts of each problem from the current policy, their rewards and group advantages (TRL's
     _generate_and_score_completions)."""
     K = cfg.num_generations
-    end = world.tokenizer().special_id(chat.END)
-    roll = sample_batch(policy, config, [prompt_ids(p) for p in probs for _ in range(K)],
-                        cfg.max_completion_length, cfg.temperature, stop_ids=(end,), seed=seed)
-    replies = [chat.reply(row[m]) for row, m in zip(roll.completion_ids, roll.completion_mask)]
-    rewards = np.array([reward(r, sum(p)) for r, p in zip(replies, (p for p in probs for _ in range(K)))])
+    roll, replies, rewards = sample_and_score(policy, config, probs, K, cfg.max_completion_length, cfg.temperature,
+                                              seed)
     input_ids, completion_mask = roll.sequences()                          # (R, T)
     ref_logps, _ = token_logps(ref, input_ids[:, :-1], input_ids[:, 1:], config, cfg.temperature)   # (R, T-1)
     old_logps = None
     if cfg.num_iterations > 1:                                             # reused: score against the sampler
         old_logps, _ = token_logps(policy, input_ids[:, :-1], input_ids[:, 1:], config, cfg.temperature)
     return Batch(input_ids, completion_mask, rewards, group_advantages(rewards, K, cfg.scale_rewards), ref_logps,
-                 old_logps, roll.lengths, roll.stopped, [len(p) for p in probs for _ in range(K)], [r["text"] for r in replies])
+                 old_logps, roll.lengths, roll.stopped, [len(p) for p in probs for _ in range(K)],
+                 [r["text"] for r in replies])
 
 
 def rollouts(policy, ref, config, cfg, held_out):
@@ -298,13 +308,11 @@ def evaluate(params, config, cfg, held, temperature=1.0, seed=1):
     """Per number of summands: pass@1 and pass@k (k up to eval_samples, Chen et al.'s unbiased estimator) from
     eval_samples samples of each held-out problem; the share of problems whose samples all agree (a zero-spread
     group of that size) beside p^k + (1-p)^k; greedy accuracy; and the mean length of right and wrong samples."""
-    n_s, end = cfg.eval_samples, world.tokenizer().special_id(chat.END)
+    n_s = cfg.eval_samples
     out = {}
     for n, probs in held.items():
-        roll = sample_batch(params, config, [prompt_ids(p) for p in probs for _ in range(n_s)],
-                            cfg.max_completion_length, temperature, stop_ids=(end,), seed=seed)
-        replies = [chat.reply(row[m]) for row, m in zip(roll.completion_ids, roll.completion_mask)]
-        right = np.array([reward(r, sum(p)) for r, p in zip(replies, (p for p in probs for _ in range(n_s)))])
+        roll, replies, right = sample_and_score(params, config, probs, n_s, cfg.max_completion_length, temperature,
+                                                seed)
         c = right.reshape(len(probs), n_s)                                   # (problems, samples)
         p1 = float(c.mean())
         greedy = COT.evaluate(params, config, {n: probs})[str(n)]
